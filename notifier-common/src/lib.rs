@@ -1,0 +1,311 @@
+//! The contract between notifier-top's eBPF programs and its userspace.
+//!
+//! Everything here is `#[repr(C)]` plain data shared byte-for-byte through the ring buffer
+//! (events) and through read-only globals (the kernel layout the probes read with). No logic
+//! lives here beyond naming the bits.
+#![no_std]
+
+/// Bumped whenever [`Event`] or [`KernelLayout`] change shape. Recordings carry it, so a
+/// replay of an older recording is refused with a clear message instead of misdecoded.
+pub const ABI_VERSION: u32 = 1;
+
+/// What happened. The discriminant is the wire value of [`Event::kind`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// `mmu_interval_notifier_insert{,_locked}` returned. `sub`, `mm`, `start`, `last`,
+    /// `aux` = ops pointer, `func` = the driver callback (`ops->invalidate`, or on 7.x
+    /// `ops->invalidate_start` when the driver uses the two-pass API), `ret` = result code,
+    /// `seq` = the notifier's `invalidate_seq`. Flags: [`flags::DEFERRED`], [`flags::LOCKED`],
+    /// [`flags::TWO_PASS`].
+    Insert = 1,
+    /// The kernel linked a deferred insert into the tree (the last `mn_itree_inv_end` of an
+    /// invalidation drained `deferred_list`). `sub`, `mm`, `start`, `last`.
+    DeferredInsertApplied = 2,
+    /// `mmu_interval_notifier_remove` entered. `sub`, `mm`, `start`, `last`; callbacks can
+    /// still arrive until [`EventKind::RemoveEnd`].
+    RemoveBegin = 3,
+    /// `mmu_interval_notifier_remove` returned: the interval is gone. `dur_ns` = time spent
+    /// in remove, which includes waiting for an in-flight invalidation.
+    RemoveEnd = 4,
+    /// `__mmu_notifier_invalidate_range_start` returned. `sub` = the range pointer (it keys
+    /// the matching end), `mm`, `start`, `last` (end - 1), `event` = `mmu_notifier_event`,
+    /// [`flags::BLOCKABLE`], `ret` = 0 or -EAGAIN, `dur_ns` = time in all callbacks.
+    RangeStart = 5,
+    /// `__mmu_notifier_invalidate_range_end` entered. Same fields as [`EventKind::RangeStart`].
+    RangeEnd = 6,
+    /// A driver invalidate callback returned. `sub`, `mm` (from the notifier), `start`/`last`
+    /// of the range, `event`, [`flags::BLOCKABLE`], `aux` = cur_seq, `func`, `ret` = the
+    /// callback's bool, `dur_ns`. [`flags::TWO_PASS`] marks a 7.x `invalidate_start`.
+    Callback = 7,
+    /// `mmu_interval_read_begin` returned. `sub`, `mm`, `seq` = returned sequence, `dur_ns` =
+    /// time blocked waiting for an invalidation of this interval to finish.
+    ReadBegin = 8,
+    /// `__mmu_notifier_register` returned for `mm`; `sub` is the hlist subscription or 0
+    /// (interval-tree mode).
+    MmRegister = 9,
+    /// `__mmu_notifier_release`: the mm is being torn down (exit_mmap).
+    MmRelease = 10,
+    /// `__mmu_notifier_subscriptions_destroy`: the mm's notifier state is freed.
+    MmDestroy = 11,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Insert,
+        EventKind::DeferredInsertApplied,
+        EventKind::RemoveBegin,
+        EventKind::RemoveEnd,
+        EventKind::RangeStart,
+        EventKind::RangeEnd,
+        EventKind::Callback,
+        EventKind::ReadBegin,
+        EventKind::MmRegister,
+        EventKind::MmRelease,
+        EventKind::MmDestroy,
+    ];
+
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => EventKind::Insert,
+            2 => EventKind::DeferredInsertApplied,
+            3 => EventKind::RemoveBegin,
+            4 => EventKind::RemoveEnd,
+            5 => EventKind::RangeStart,
+            6 => EventKind::RangeEnd,
+            7 => EventKind::Callback,
+            8 => EventKind::ReadBegin,
+            9 => EventKind::MmRegister,
+            10 => EventKind::MmRelease,
+            11 => EventKind::MmDestroy,
+            _ => return None,
+        })
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::Insert => "insert",
+            EventKind::DeferredInsertApplied => "deferred_insert_applied",
+            EventKind::RemoveBegin => "remove_begin",
+            EventKind::RemoveEnd => "remove_end",
+            EventKind::RangeStart => "range_start",
+            EventKind::RangeEnd => "range_end",
+            EventKind::Callback => "callback",
+            EventKind::ReadBegin => "read_begin",
+            EventKind::MmRegister => "mm_register",
+            EventKind::MmRelease => "mm_release",
+            EventKind::MmDestroy => "mm_destroy",
+        }
+    }
+}
+
+/// Bits of [`Event::flags`].
+pub mod flags {
+    /// Insert: the kernel queued the notifier on `deferred_list` (an invalidation was in
+    /// flight with the tree frozen); it becomes live at the final `inv_end`.
+    pub const DEFERRED: u8 = 1 << 0;
+    /// Insert: `mmu_interval_notifier_insert_locked` (caller holds mmap_lock for write).
+    pub const LOCKED: u8 = 1 << 1;
+    /// The range had `MMU_NOTIFIER_RANGE_BLOCKABLE` set.
+    pub const BLOCKABLE: u8 = 1 << 2;
+    /// 7.x two-pass API: the driver registered `invalidate_start`/`invalidate_finish`.
+    pub const TWO_PASS: u8 = 1 << 3;
+    /// The probe read a kernel field that failed (`bpf_probe_read_kernel` error); the
+    /// zeroed fields of this event are unknown, not zero.
+    pub const PARTIAL: u8 = 1 << 7;
+}
+
+/// `enum mmu_notifier_event` values (include/linux/mmu_notifier.h, stable since 5.0 except
+/// for the later additions at the end).
+pub mod mmu_event {
+    pub const NAMES: [&str; 8] = [
+        "unmap",
+        "clear",
+        "protection_vma",
+        "protection_page",
+        "soft_dirty",
+        "release",
+        "migrate",
+        "exclusive",
+    ];
+}
+
+/// One ring-buffer record. Fixed size so the reader can decode without framing and the
+/// recording stores records verbatim.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// `bpf_get_current_pid_tgid()`: tgid in the high 32 bits, thread id in the low.
+    pub pid_tgid: u64,
+    /// [`EventKind`] wire value.
+    pub kind: u8,
+    /// [`flags`] bits.
+    pub flags: u8,
+    /// `mmu_notifier_event` of the range, where the kind has one.
+    pub event: u8,
+    pub _pad: u8,
+    /// Kernel return value (errno, or a callback's bool as 0/1).
+    pub ret: i32,
+    /// `current->comm`, NUL padded.
+    pub comm: [u8; 16],
+    pub mm: u64,
+    /// Notifier pointer (`struct mmu_interval_notifier *`), or the range pointer for the
+    /// invalidation bracket.
+    pub sub: u64,
+    pub start: u64,
+    /// Inclusive last address, as the kernel's interval tree stores it.
+    pub last: u64,
+    /// Kind-specific: ops pointer (insert), cur_seq (callback).
+    pub aux: u64,
+    /// Callback function address (insert, callback).
+    pub func: u64,
+    /// Sequence number: the notifier's `invalidate_seq` (insert, read_begin).
+    pub seq: u64,
+    pub dur_ns: u64,
+}
+
+pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
+
+impl Event {
+    pub const fn tgid(&self) -> u32 {
+        (self.pid_tgid >> 32) as u32
+    }
+
+    pub const fn tid(&self) -> u32 {
+        self.pid_tgid as u32
+    }
+
+    pub fn comm_str(&self) -> &str {
+        let len = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        core::str::from_utf8(&self.comm[..len]).unwrap_or("?")
+    }
+
+    pub const fn kind(&self) -> Option<EventKind> {
+        EventKind::from_u8(self.kind)
+    }
+
+    /// Little-endian wire bytes (the in-memory layout on the only targets BPF runs on here).
+    pub fn as_bytes(&self) -> &[u8; EVENT_SIZE] {
+        // SAFETY: Event is repr(C), Copy, and has no padding bytes left uninitialised (the
+        // explicit `_pad` field fills the only hole), so all EVENT_SIZE bytes are initialised.
+        unsafe { &*(self as *const Event as *const [u8; EVENT_SIZE]) }
+    }
+
+    /// Decodes a record; `None` if `bytes` is too short.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Event> {
+        if bytes.len() < EVENT_SIZE {
+            return None;
+        }
+        // SAFETY: every bit pattern is a valid Event (integers and byte arrays only), and
+        // read_unaligned copes with the ring buffer's 8-byte alignment or worse.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const Event) })
+    }
+}
+
+/// Offset of a kernel struct member in bytes, or [`MISSING`] when this kernel has no such
+/// member. Userspace resolves every one from the running kernel's BTF before loading.
+pub type FieldOffset = u32;
+pub const MISSING: FieldOffset = u32::MAX;
+
+/// The kernel layout the probes read with, filled from BTF at start-up (rustc emits no
+/// CO-RE relocations, so nothing layout-specific may be compiled into the programs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelLayout {
+    /// `struct mmu_interval_notifier`: `interval_tree.start`, `interval_tree.last`, `ops`,
+    /// `mm`, `invalidate_seq`. `interval_tree.rb` is always at 0 (asserted at resolve time).
+    pub sub_start: FieldOffset,
+    pub sub_last: FieldOffset,
+    pub sub_ops: FieldOffset,
+    pub sub_mm: FieldOffset,
+    pub sub_seq: FieldOffset,
+    /// `struct mmu_interval_notifier_ops`: `invalidate`, and on 7.x `invalidate_start`.
+    pub ops_invalidate: FieldOffset,
+    pub ops_invalidate_start: FieldOffset,
+    /// `struct mmu_notifier_range`: `mm`, `start`, `end`, `flags`, `event`.
+    pub range_mm: FieldOffset,
+    pub range_start: FieldOffset,
+    pub range_end: FieldOffset,
+    pub range_flags: FieldOffset,
+    pub range_event: FieldOffset,
+    /// Process id (tgid) of notifier-top itself, whose own activity is never traced.
+    pub self_tgid: u32,
+}
+
+impl KernelLayout {
+    pub const UNRESOLVED: KernelLayout = KernelLayout {
+        sub_start: MISSING,
+        sub_last: MISSING,
+        sub_ops: MISSING,
+        sub_mm: MISSING,
+        sub_seq: MISSING,
+        ops_invalidate: MISSING,
+        ops_invalidate_start: MISSING,
+        range_mm: MISSING,
+        range_start: MISSING,
+        range_end: MISSING,
+        range_flags: MISSING,
+        range_event: MISSING,
+        self_tgid: 0,
+    };
+}
+
+/// `MMU_NOTIFIER_RANGE_BLOCKABLE` (include/linux/mmu_notifier.h).
+pub const MMU_NOTIFIER_RANGE_BLOCKABLE: u32 = 1;
+
+/// Names shared by both sides for maps and globals.
+pub mod names {
+    pub const EVENTS: &str = "EVENTS";
+    pub const DROPS: &str = "DROPS";
+    pub const LAYOUT: &str = "LAYOUT";
+    pub const CALLBACK_FNS: &str = "CALLBACK_FNS";
+}
+
+/// Ring buffer size in bytes (a power of two, multiple of the page size): room for ~87k
+/// events, a few hundred milliseconds of the heaviest churn the test bed produces.
+pub const RING_BYTES: u32 = 8 << 20;
+
+#[cfg(feature = "user")]
+// SAFETY: plain old data, repr(C), no padding holes.
+unsafe impl aya::Pod for KernelLayout {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn event_has_no_hidden_padding() {
+        // 8 u64 fields after ts/pid_tgid/flags word/comm: any implicit padding would
+        // change this and break recordings and the BPF side silently.
+        assert_eq!(EVENT_SIZE, 8 + 8 + 8 + 16 + 8 * 8);
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::from_u8(k as u8), Some(k));
+        }
+        assert_eq!(EventKind::from_u8(0), None);
+        assert_eq!(EventKind::from_u8(12), None);
+    }
+
+    #[test]
+    fn event_bytes_round_trip() {
+        let e = Event {
+            ts_ns: 1,
+            pid_tgid: (7 << 32) | 9,
+            kind: EventKind::Insert as u8,
+            start: 0x1000,
+            last: 0x1fff,
+            ..Default::default()
+        };
+        let back = Event::from_bytes(e.as_bytes()).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.tgid(), 7);
+        assert_eq!(back.tid(), 9);
+        assert!(Event::from_bytes(&e.as_bytes()[..EVENT_SIZE - 1]).is_none());
+    }
+}
