@@ -1,0 +1,78 @@
+//! Driver invalidate callbacks (`ops->invalidate`, or 7.x `ops->invalidate_start`).
+//!
+//! The core's iteration over the tree is inlined on every kernel since 5.13, so the only
+//! place to see each invocation is the driver's function itself. Userspace learns the
+//! function from each insert's ops pointer and attaches these kprobes to it by name. One
+//! kprobe program serves any number of targets, which fentry cannot (a fentry program is
+//! verified against one target), hence kprobes here on every kernel. Arguments on every
+//! version: (sub, range, cur_seq).
+
+use aya_ebpf::{
+    macros::{kprobe, kretprobe},
+    programs::{ProbeContext, RetProbeContext},
+};
+use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
+
+use crate::{
+    emit::{emit, is_self, now, task_key},
+    kernel::{layout, range, read},
+    maps::{CALLBACK_ENTRY, Entry},
+};
+
+#[kprobe]
+pub fn callback_kprobe(ctx: ProbeContext) -> u32 {
+    if is_self() {
+        return 0;
+    }
+    let (Some(sub), Some(r), Some(seq)) =
+        (ctx.arg::<u64>(0), ctx.arg::<u64>(1), ctx.arg::<u64>(2))
+    else {
+        return 0;
+    };
+    let entry = Entry { ts: now(), arg0: sub, arg1: r, arg2: seq };
+    let _ = CALLBACK_ENTRY.insert(&task_key(), &entry, 0);
+    0
+}
+
+#[kretprobe]
+pub fn callback_kretprobe(ctx: RetProbeContext) -> u32 {
+    let key = task_key();
+    // SAFETY: value copied out before removal.
+    let Some(entry) = (unsafe { CALLBACK_ENTRY.get(&key) }).copied() else {
+        return 0;
+    };
+    let _ = CALLBACK_ENTRY.remove(&key);
+    let dur = now() - entry.ts;
+    let ret: u64 = ctx.ret();
+    let l = layout();
+    let sub = entry.arg0;
+    let mm: u64 = read(sub, l.sub_mm).unwrap_or(0);
+    let rg = range(&l, entry.arg1);
+    let two_pass = {
+        let ops: u64 = read(sub, l.sub_ops).unwrap_or(0);
+        let inv: u64 = read(ops, l.ops_invalidate).unwrap_or(0);
+        inv == 0
+    };
+    emit(EventKind::Callback, |e| {
+        e.sub = sub;
+        e.mm = mm;
+        e.aux = entry.arg2;
+        e.ret = (ret & 0xff) as i32;
+        e.dur_ns = dur;
+        if two_pass {
+            e.flags |= flags::TWO_PASS;
+        }
+        match &rg {
+            Ok(rg) => {
+                e.start = rg.start;
+                e.last = rg.end.wrapping_sub(1);
+                e.event = rg.event as u8;
+                if rg.flags & MMU_NOTIFIER_RANGE_BLOCKABLE != 0 {
+                    e.flags |= flags::BLOCKABLE;
+                }
+            }
+            Err(_) => e.flags |= flags::PARTIAL,
+        }
+    });
+    0
+}

@@ -1,0 +1,52 @@
+//! Filling and submitting one event.
+
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns};
+use notifier_common::{Event, EventKind};
+
+use crate::{
+    kernel::layout,
+    maps::{DROPS, EVENTS},
+};
+
+/// True when the current task is notifier-top itself.
+#[inline(always)]
+pub fn is_self() -> bool {
+    (bpf_get_current_pid_tgid() >> 32) as u32 == layout().self_tgid
+}
+
+/// Reserves a record, lets `fill` set the kind-specific fields, and submits it. A full ring
+/// buffer bumps the per-CPU drop counter.
+#[inline(always)]
+pub fn emit(kind: EventKind, fill: impl FnOnce(&mut Event)) {
+    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+        if let Some(n) = DROPS.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, no concurrent writer on this CPU with preemption off.
+            unsafe { *n += 1 };
+        }
+        return;
+    };
+    let mut ev = Event {
+        // SAFETY: helper without preconditions.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        pid_tgid: bpf_get_current_pid_tgid(),
+        kind: kind as u8,
+        comm: bpf_get_current_comm().unwrap_or_default(),
+        ..Event::default()
+    };
+    fill(&mut ev);
+    entry.write(ev);
+    entry.submit(0);
+}
+
+/// Current time for durations measured between an entry and a return probe.
+#[inline(always)]
+pub fn now() -> u64 {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// Key of per-task entry state.
+#[inline(always)]
+pub fn task_key() -> u64 {
+    bpf_get_current_pid_tgid()
+}

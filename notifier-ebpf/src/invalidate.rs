@@ -1,0 +1,102 @@
+//! The invalidation bracket: `__mmu_notifier_invalidate_range_start` / `_end`.
+//!
+//! The start is reported at return, with the time spent in all callbacks and the result
+//! (-EAGAIN from a non-blockable start means no end will follow). The range pointer keys the
+//! pair. The first argument is the range on every kernel (5.10/6.1 add a second to `_end`,
+//! which is never read).
+
+use aya_ebpf::{
+    macros::{fentry, fexit, kprobe, kretprobe},
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+};
+use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
+
+use crate::{
+    emit::{emit, is_self, now, task_key},
+    kernel::{layout, range},
+    maps::{Entry, RANGE_ENTRY},
+};
+
+#[fentry(function = "__mmu_notifier_invalidate_range_start")]
+pub fn range_start_fentry(ctx: FEntryContext) -> u32 {
+    on_start_entry(ctx.arg(0));
+    0
+}
+
+#[fexit(function = "__mmu_notifier_invalidate_range_start")]
+pub fn range_start_fexit(ctx: FExitContext) -> u32 {
+    let ret: i64 = ctx.ret().unwrap_or(0);
+    on_start_return(ret as i32);
+    0
+}
+
+#[fentry(function = "__mmu_notifier_invalidate_range_end")]
+pub fn range_end_fentry(ctx: FEntryContext) -> u32 {
+    report(EventKind::RangeEnd, ctx.arg(0), 0, 0);
+    0
+}
+
+#[kprobe]
+pub fn range_start_kprobe(ctx: ProbeContext) -> u32 {
+    if let Some(r) = ctx.arg::<u64>(0) {
+        on_start_entry(r);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn range_start_kretprobe(ctx: RetProbeContext) -> u32 {
+    let ret: i64 = ctx.ret();
+    on_start_return(ret as i32);
+    0
+}
+
+#[kprobe]
+pub fn range_end_kprobe(ctx: ProbeContext) -> u32 {
+    if let Some(r) = ctx.arg::<u64>(0) {
+        report(EventKind::RangeEnd, r, 0, 0);
+    }
+    0
+}
+
+fn on_start_entry(r: u64) {
+    if is_self() {
+        return;
+    }
+    let _ = RANGE_ENTRY.insert(&task_key(), &Entry { ts: now(), arg0: r, arg1: 0, arg2: 0 }, 0);
+}
+
+fn on_start_return(ret: i32) {
+    let key = task_key();
+    // SAFETY: value copied out before removal.
+    let Some(entry) = (unsafe { RANGE_ENTRY.get(&key) }).copied() else {
+        return;
+    };
+    let _ = RANGE_ENTRY.remove(&key);
+    report(EventKind::RangeStart, entry.arg0, ret, now() - entry.ts);
+}
+
+fn report(kind: EventKind, r: u64, ret: i32, dur: u64) {
+    if is_self() {
+        return;
+    }
+    let l = layout();
+    let rg = range(&l, r);
+    emit(kind, |e| {
+        e.sub = r;
+        e.ret = ret;
+        e.dur_ns = dur;
+        match &rg {
+            Ok(rg) => {
+                e.mm = rg.mm;
+                e.start = rg.start;
+                e.last = rg.end.wrapping_sub(1);
+                e.event = rg.event as u8;
+                if rg.flags & MMU_NOTIFIER_RANGE_BLOCKABLE != 0 {
+                    e.flags = flags::BLOCKABLE;
+                }
+            }
+            Err(_) => e.flags = flags::PARTIAL,
+        }
+    });
+}

@@ -1,0 +1,65 @@
+//! Reading kernel memory through the layout userspace resolved from BTF.
+//!
+//! rustc emits no CO-RE relocations, so no struct offset is compiled in: each read takes
+//! its offset from the read-only `LAYOUT` global, which the loader fills before the
+//! verifier sees the program (the verifier then treats the offsets as known constants).
+
+use aya_ebpf::helpers::bpf_probe_read_kernel;
+use notifier_common::{FieldOffset, KernelLayout, MISSING};
+
+#[unsafe(no_mangle)]
+static LAYOUT: KernelLayout = KernelLayout::UNRESOLVED;
+
+#[inline(always)]
+pub fn layout() -> KernelLayout {
+    // SAFETY: a plain read of our own global; volatile so LLVM cannot fold the
+    // compile-time placeholder into the code instead of the value userspace patched in.
+    unsafe { core::ptr::read_volatile(&raw const LAYOUT) }
+}
+
+/// Reads a `T` at `base + off`. A missing field or a null base is an error, never a read
+/// of some other field.
+#[inline(always)]
+pub fn read<T>(base: u64, off: FieldOffset) -> Result<T, i64> {
+    if off == MISSING || base == 0 {
+        return Err(-1);
+    }
+    // SAFETY: bpf_probe_read_kernel validates the address; a bad pointer yields an error.
+    unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
+}
+
+/// The interval bounds, mm and callback a notifier carries.
+pub struct Notifier {
+    pub mm: u64,
+    pub start: u64,
+    pub last: u64,
+}
+
+#[inline(always)]
+pub fn notifier(l: &KernelLayout, sub: u64) -> Result<Notifier, i64> {
+    Ok(Notifier {
+        mm: read(sub, l.sub_mm)?,
+        start: read(sub, l.sub_start)?,
+        last: read(sub, l.sub_last)?,
+    })
+}
+
+/// The fields of a `struct mmu_notifier_range` the events carry.
+pub struct Range {
+    pub mm: u64,
+    pub start: u64,
+    pub end: u64,
+    pub flags: u32,
+    pub event: u32,
+}
+
+#[inline(always)]
+pub fn range(l: &KernelLayout, range: u64) -> Result<Range, i64> {
+    Ok(Range {
+        mm: read(range, l.range_mm)?,
+        start: read(range, l.range_start)?,
+        end: read(range, l.range_end)?,
+        flags: read(range, l.range_flags)?,
+        event: read(range, l.range_event)?,
+    })
+}

@@ -1,0 +1,46 @@
+//! Maps shared by the hook families.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use notifier_common::RING_BYTES;
+
+/// Every event goes here; userspace drains it with an async reader.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+/// Events that found the ring buffer full (index 0), so losses are counted, never silent.
+#[map]
+pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Entry state a return probe needs, keyed by `pid_tgid` (a task is in at most one call of
+/// a given hook family at a time; families that nest — a callback inside a range start —
+/// have their own map).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub ts: u64,
+    pub arg0: u64,
+    pub arg1: u64,
+    pub arg2: u64,
+}
+
+const TASKS: u32 = 16384;
+
+#[map]
+pub static INSERT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+#[map]
+pub static REMOVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+#[map]
+pub static RANGE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+#[map]
+pub static CALLBACK_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+#[map]
+pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+
+/// Notifiers the kernel queued on `deferred_list`, value = their mm. The shared
+/// `interval_tree_insert` hook fires for every interval tree in the kernel; only nodes in
+/// this map are ours, and finding one there means the deferred insert was just applied.
+#[map]
+pub static DEFERRED: HashMap<u64, u64> = HashMap::with_max_entries(65536, 0);
