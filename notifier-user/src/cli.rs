@@ -1,0 +1,95 @@
+//! Command-line interface.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use notifier_user::probe::Mode;
+
+/// Live view of the kernel's mmu_interval_notifier trees: which processes and drivers
+/// (GPU SVM, RDMA ODP, …) registered which intervals, the invalidations hitting them, and
+/// the deferred inserts/removes in between.
+#[derive(Debug, Parser)]
+#[command(name = "notifier-top", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// More log output (-v info, -vv debug: includes verifier logs of failed attaches).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream decoded events to stdout (default when no command is given).
+    Trace(TraceArgs),
+    /// Capture to a recording file that `replay` can read back.
+    Record(RecordArgs),
+    /// Feed a recording through the same mirror as a live session.
+    Replay(ReplayArgs),
+    /// Show how each hook is attached on this kernel, or why it cannot be.
+    Probes(ProbesArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CaptureArgs {
+    /// Attach mode for every hook instead of fentry-with-kprobe-fallback.
+    #[arg(long, value_enum)]
+    pub attach: Option<Mode>,
+    /// Stop after this long (e.g. 10s, 2m); default: until Ctrl-C / SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write a JSON summary (final mirror, counters, lost events) here at exit; `-` = stdout.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Show kernel pointers in exports instead of per-run hashes (they defeat KASLR).
+    #[arg(long)]
+    pub raw_pointers: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    /// One JSON object per line instead of human-readable lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    /// Recording file to write (created atomically, mode 0600).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    /// Recording made by `notifier-top record`.
+    pub file: PathBuf,
+    /// Also print every event, as `trace` would.
+    #[arg(long)]
+    pub trace: bool,
+    /// With --trace: JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the JSON summary here; `-` = stdout.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Show kernel pointers in exports instead of hashes.
+    #[arg(long)]
+    pub raw_pointers: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ProbesArgs {
+    /// Attach mode to try instead of the automatic choice.
+    #[arg(long, value_enum)]
+    pub attach: Option<Mode>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}

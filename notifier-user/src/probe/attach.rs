@@ -1,0 +1,326 @@
+//! Loading the programs and attaching each hook family in the best mode the kernel allows.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    programs::{FEntry, FExit, KProbe, Program, ProgramError},
+};
+use log::{debug, info, warn};
+use notifier_common::{KernelLayout, names};
+
+use super::plan::{
+    Attachment, CALLBACK_ENTRY, CALLBACK_RETURN, FAMILIES, Family, HookStatus, Kind, Mode,
+};
+use crate::symbols::{KNOWN_CALLBACKS, KernelSymbols, Symbol};
+
+/// The compiled eBPF object, built by build.rs (aya-build) from the notifier-ebpf crate.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/notifier"));
+
+/// Loaded and attached programs; dropping it detaches everything.
+pub struct Probes {
+    pub ebpf: Ebpf,
+    pub status: Vec<HookStatus>,
+    callbacks: Callbacks,
+}
+
+impl Probes {
+    /// Loads the object with `layout` patched in and attaches every family, in `forced` mode
+    /// or, by default, fentry first and kprobe as the fallback.
+    pub fn attach(
+        layout: &KernelLayout,
+        forced: Option<Mode>,
+        syms: &KernelSymbols,
+    ) -> Result<Probes> {
+        let mut ebpf = EbpfLoader::new()
+            .override_global(names::LAYOUT, layout, true)
+            .load(OBJECT)
+            .context("loading the eBPF object into the kernel")?;
+        // Only fentry needs BTF for attach targets; its absence just rules fentry out.
+        let btf = Btf::from_sys_fs().map_err(|e| anyhow!("{e}"));
+        let mut status = Vec::new();
+        for family in FAMILIES {
+            status.push(attach_family(&mut ebpf, btf.as_ref(), family, forced));
+        }
+        if status.iter().all(|s| s.mode == "missing") {
+            let why: Vec<String> = status
+                .iter()
+                .map(|s| format!("  {}: {}", s.hook, s.detail))
+                .collect();
+            bail!(
+                "this kernel allows neither fentry nor kprobes on the mmu_interval_notifier \
+                 functions:\n{}\nnotifier-top needs a kernel with CONFIG_BPF_SYSCALL, BTF and \
+                 either BPF trampolines (fentry) or CONFIG_KPROBES, and root. To try it on any \
+                 machine with QEMU, run it inside the project's VM: \
+                 `cargo xtask vm --kernel 7.3 -- notifier-top trace`",
+                why.join("\n")
+            );
+        }
+        for s in status.iter().filter(|s| s.mode == "missing") {
+            warn!("hook {} unavailable: {}", s.hook, s.detail);
+        }
+        let mut callbacks = Callbacks::default();
+        let cb_status = callbacks.prepare(&mut ebpf, forced);
+        status.push(cb_status);
+        let mut probes = Probes {
+            ebpf,
+            status,
+            callbacks,
+        };
+        for (name, _) in KNOWN_CALLBACKS {
+            for sym in syms.by_name(name).cloned().collect::<Vec<_>>() {
+                probes.hook_callback(&sym, syms);
+            }
+        }
+        Ok(probes)
+    }
+
+    /// Makes sure the driver callback `sym` is traced. Idempotent; failures are remembered
+    /// and reported once.
+    pub fn hook_callback(&mut self, sym: &Symbol, syms: &KernelSymbols) -> Option<&CallbackHook> {
+        self.callbacks.hook(&mut self.ebpf, sym, syms)
+    }
+
+    pub fn callback_hooks(&self) -> impl Iterator<Item = &CallbackHook> {
+        self.callbacks.hooked.values()
+    }
+}
+
+fn attach_family(
+    ebpf: &mut Ebpf,
+    btf: Result<&Btf, &anyhow::Error>,
+    family: &Family,
+    forced: Option<Mode>,
+) -> HookStatus {
+    let modes: &[Mode] = match forced {
+        Some(Mode::Fentry) => &[Mode::Fentry],
+        Some(Mode::Kprobe) => &[Mode::Kprobe],
+        None => &[Mode::Fentry, Mode::Kprobe],
+    };
+    let mut failures = Vec::new();
+    for &mode in modes {
+        match attach_all(ebpf, btf, family.attachments(mode)) {
+            Ok(()) => {
+                let detail = if failures.is_empty() {
+                    if forced.is_some() {
+                        "forced by --attach".to_owned()
+                    } else {
+                        "preferred mode".to_owned()
+                    }
+                } else {
+                    format!("fallback: {}", failures.join("; "))
+                };
+                info!("hook {}: {mode} ({detail})", family.name);
+                return HookStatus {
+                    hook: family.name.to_owned(),
+                    mode: mode.to_string(),
+                    detail,
+                };
+            }
+            Err(e) => {
+                debug!("hook {} in {mode} mode: {e:#}", family.name);
+                failures.push(format!("{mode} failed: {}", brief(&e)));
+            }
+        }
+    }
+    HookStatus {
+        hook: family.name.to_owned(),
+        mode: "missing".to_owned(),
+        detail: failures.join("; "),
+    }
+}
+
+/// Attaches every program of one family; on the first failure detaches what this attempt
+/// attached, so a family is never half-attached.
+fn attach_all(
+    ebpf: &mut Ebpf,
+    btf: Result<&Btf, &anyhow::Error>,
+    atts: &[Attachment],
+) -> Result<()> {
+    let mut done: Vec<(&'static str, Link)> = Vec::new();
+    for att in atts {
+        match attach_one(ebpf, btf, att) {
+            Ok(link) => done.push((att.program, link)),
+            Err(e) => {
+                for (program, link) in done {
+                    if let Some(p) = ebpf.program_mut(program) {
+                        let _ = link.detach(p);
+                    }
+                }
+                return Err(e.context(format!("{} on {}", att.program, att.function)));
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Link {
+    FEntry(aya::programs::fentry::FEntryLinkId),
+    FExit(aya::programs::fexit::FExitLinkId),
+    KProbe(aya::programs::kprobe::KProbeLinkId),
+}
+
+impl Link {
+    fn detach(self, program: &mut Program) -> Result<(), ProgramError> {
+        match self {
+            Link::FEntry(id) => as_mut::<FEntry>(program)?.detach(id),
+            Link::FExit(id) => as_mut::<FExit>(program)?.detach(id),
+            Link::KProbe(id) => as_mut::<KProbe>(program)?.detach(id),
+        }
+    }
+}
+
+fn as_mut<'a, T>(program: &'a mut Program) -> Result<&'a mut T, ProgramError>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    program.try_into()
+}
+
+fn attach_one(
+    ebpf: &mut Ebpf,
+    btf: Result<&Btf, &anyhow::Error>,
+    att: &Attachment,
+) -> Result<Link> {
+    let program = ebpf
+        .program_mut(att.program)
+        .with_context(|| format!("program {} missing from the eBPF object", att.program))?;
+    Ok(match att.kind {
+        Kind::FEntry | Kind::FExit => {
+            let btf = btf.map_err(|e| anyhow!("no kernel BTF for fentry: {e}"))?;
+            if att.kind == Kind::FEntry {
+                let p = as_mut::<FEntry>(program)?;
+                if p.fd().is_err() {
+                    p.load(att.function, btf)?;
+                }
+                Link::FEntry(p.attach()?)
+            } else {
+                let p = as_mut::<FExit>(program)?;
+                if p.fd().is_err() {
+                    p.load(att.function, btf)?;
+                }
+                Link::FExit(p.attach()?)
+            }
+        }
+        Kind::KProbe | Kind::KRetProbe => {
+            let p = as_mut::<KProbe>(program)?;
+            if p.fd().is_err() {
+                p.load()?;
+            }
+            Link::KProbe(p.attach(att.function, 0)?)
+        }
+    })
+}
+
+/// The first line of an error chain's innermost cause, without the verifier log (printed
+/// with `-v`), so a status line stays readable.
+fn brief(e: &anyhow::Error) -> String {
+    let s = format!("{e:#}");
+    let s = s.split(". Verifier output:").next().unwrap_or(&s);
+    let s: String = s
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    // Translate the two refusals every user of a locked-down or minimal kernel meets.
+    if s.contains("devices/kprobe/type") {
+        format!("{s} (this kernel has no kprobe PMU: CONFIG_KPROBES is off)")
+    } else if s.contains("BPF_PROG_LOAD") && s.contains("Operation not permitted") {
+        format!(
+            "{s} (the kernel refuses BPF tracing programs: lockdown, an LSM or a vendor policy)"
+        )
+    } else {
+        s
+    }
+}
+
+/// One traced driver callback.
+#[derive(Clone, Debug)]
+pub struct CallbackHook {
+    pub symbol: Symbol,
+    /// `Err` says why this callback cannot be traced.
+    pub result: Result<(), String>,
+}
+
+/// Kprobes on driver callbacks, learned from inserts (and known names at start-up).
+#[derive(Default)]
+struct Callbacks {
+    available: bool,
+    hooked: HashMap<u64, CallbackHook>,
+}
+
+impl Callbacks {
+    fn prepare(&mut self, ebpf: &mut Ebpf, forced: Option<Mode>) -> HookStatus {
+        let hook = "callback".to_owned();
+        if forced == Some(Mode::Fentry) {
+            return HookStatus {
+                hook,
+                mode: "missing".into(),
+                detail: "--attach fentry: per-callback hooks need kprobes (one fentry program \
+                         cannot serve many targets)"
+                    .into(),
+            };
+        }
+        let load = |name: &str, ebpf: &mut Ebpf| -> Result<()> {
+            let p = as_mut::<KProbe>(ebpf.program_mut(name).context("program missing")?)?;
+            p.load()?;
+            Ok(())
+        };
+        match load(CALLBACK_ENTRY, ebpf).and_then(|()| load(CALLBACK_RETURN, ebpf)) {
+            Ok(()) => {
+                self.available = true;
+                HookStatus {
+                    hook,
+                    mode: "kprobe".into(),
+                    detail: "per driver callback, attached when first seen".into(),
+                }
+            }
+            Err(e) => HookStatus {
+                hook,
+                mode: "missing".into(),
+                detail: brief(&e),
+            },
+        }
+    }
+
+    fn hook(
+        &mut self,
+        ebpf: &mut Ebpf,
+        sym: &Symbol,
+        syms: &KernelSymbols,
+    ) -> Option<&CallbackHook> {
+        if !self.available {
+            return None;
+        }
+        if !self.hooked.contains_key(&sym.addr) {
+            // Static callbacks of the same name in two modules need `module:function`.
+            let target = match (&sym.module, syms.is_ambiguous(&sym.name)) {
+                (Some(m), true) => format!("{m}:{}", sym.name),
+                _ => sym.name.clone(),
+            };
+            let result = [CALLBACK_ENTRY, CALLBACK_RETURN]
+                .iter()
+                .try_for_each(|prog| -> Result<()> {
+                    let p = as_mut::<KProbe>(ebpf.program_mut(prog).context("program missing")?)?;
+                    p.attach(&target, 0)?;
+                    Ok(())
+                })
+                .map_err(|e| brief(&e));
+            match &result {
+                Ok(()) => info!("tracing callback {}", sym.display()),
+                Err(e) => warn!("cannot trace callback {}: {e}", sym.display()),
+            }
+            self.hooked.insert(
+                sym.addr,
+                CallbackHook {
+                    symbol: sym.clone(),
+                    result,
+                },
+            );
+        }
+        self.hooked.get(&sym.addr)
+    }
+}

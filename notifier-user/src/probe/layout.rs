@@ -1,0 +1,142 @@
+//! Resolving the kernel layout the probes read with from the running kernel's BTF.
+//!
+//! Offsets differ between kernels (and between vendor configs of the same version), and
+//! rustc emits no CO-RE relocations, so every offset is looked up here by name and handed to
+//! the programs as a read-only global. A member this kernel lacks resolves to
+//! [`MISSING`](notifier_common::MISSING) and the feature that needs it is reported degraded.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use btf_rs::{Btf, Type};
+use notifier_common::{FieldOffset, KernelLayout, MISSING};
+
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Opens the kernel's BTF, with an error that says what to do when it is absent.
+pub fn open_vmlinux(path: &Path) -> Result<Btf> {
+    Btf::from_file(path).with_context(|| {
+        format!(
+            "cannot read kernel BTF from {}: notifier-top needs a kernel built with \
+             CONFIG_DEBUG_INFO_BTF=y (every Debian kernel since 5.10 is)",
+            path.display()
+        )
+    })
+}
+
+/// Resolves every offset the programs need. Members present on all supported kernels are
+/// required (a kernel without them is not one notifier-top understands); the 7.x two-pass
+/// ops are optional.
+pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
+    let sub = Struct::find(btf, "mmu_interval_notifier")?;
+    let tree = sub.member(btf, "interval_tree")?;
+    if tree != 0 {
+        // The deferred-insert check reads the rb node at offset 0 of the notifier.
+        bail!("mmu_interval_notifier.interval_tree is at offset {tree}, expected 0");
+    }
+    let node = Struct::find(btf, "interval_tree_node")?;
+    if node.member(btf, "rb")? != 0 {
+        bail!("interval_tree_node.rb is not at offset 0");
+    }
+    let ops = Struct::find(btf, "mmu_interval_notifier_ops")?;
+    let range = Struct::find(btf, "mmu_notifier_range")?;
+    Ok(KernelLayout {
+        sub_start: tree + node.member(btf, "start")?,
+        sub_last: tree + node.member(btf, "last")?,
+        sub_ops: sub.member(btf, "ops")?,
+        sub_mm: sub.member(btf, "mm")?,
+        sub_seq: sub.member(btf, "invalidate_seq")?,
+        ops_invalidate: ops.member(btf, "invalidate")?,
+        ops_invalidate_start: ops.optional(btf, "invalidate_start")?,
+        range_mm: range.member(btf, "mm")?,
+        range_start: range.member(btf, "start")?,
+        range_end: range.member(btf, "end")?,
+        range_flags: range.member(btf, "flags")?,
+        range_event: range.member(btf, "event")?,
+        self_tgid: std::process::id(),
+    })
+}
+
+struct Struct {
+    name: &'static str,
+    ty: btf_rs::Struct,
+}
+
+impl Struct {
+    fn find(btf: &Btf, name: &'static str) -> Result<Struct> {
+        let types = btf
+            .resolve_types_by_name(name)
+            .with_context(|| format!("kernel BTF has no type `struct {name}`"))?;
+        let ty = types
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Struct(s) => Some(s),
+                _ => None,
+            })
+            .with_context(|| format!("kernel BTF has `{name}` but not as a struct"))?;
+        Ok(Struct { name, ty })
+    }
+
+    fn member(&self, btf: &Btf, field: &str) -> Result<FieldOffset> {
+        match self.optional(btf, field)? {
+            MISSING => bail!("kernel BTF: `struct {}` has no member `{field}`", self.name),
+            off => Ok(off),
+        }
+    }
+
+    /// Byte offset of `field`, looking through anonymous struct/union members (the kernel
+    /// uses them, e.g. for randomized layouts), or `MISSING`.
+    fn optional(&self, btf: &Btf, field: &str) -> Result<FieldOffset> {
+        find_member(btf, &self.ty, field, 0)
+            .map(|bits| bits.map_or(MISSING, |b| b / 8))
+            .with_context(|| format!("reading `struct {}` from kernel BTF", self.name))
+    }
+}
+
+fn find_member(btf: &Btf, s: &btf_rs::Struct, field: &str, base_bits: u32) -> Result<Option<u32>> {
+    for m in &s.members {
+        let name = btf.resolve_name(m).unwrap_or_default();
+        let bits = base_bits + m.bit_offset();
+        if name == field {
+            return Ok(Some(bits));
+        }
+        if name.is_empty() {
+            if let Type::Struct(inner) | Type::Union(inner) = btf.resolve_chained_type(m)? {
+                if let Some(found) = find_member(btf, &inner, field, bits)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs against the build machine's own kernel BTF when it has one: the layout of any
+    /// kernel with CONFIG_MMU_NOTIFIER must resolve, and the well-known offsets hold.
+    #[test]
+    fn resolves_the_running_kernel() {
+        let path = Path::new(VMLINUX_BTF);
+        if !path.exists() {
+            eprintln!("skipped: no {VMLINUX_BTF} on this machine");
+            return;
+        }
+        let btf = open_vmlinux(path).unwrap();
+        let l = resolve(&btf).unwrap();
+        // interval_tree_node: rb_node (24 bytes) then start, last.
+        assert_eq!(l.sub_start, 24);
+        assert_eq!(l.sub_last, 32);
+        assert!(l.sub_ops > l.sub_last && l.sub_mm > l.sub_ops);
+        assert_eq!(l.ops_invalidate, 0);
+        assert!(l.range_end == l.range_start + 8);
+    }
+
+    #[test]
+    fn missing_btf_names_the_cause() {
+        let err = open_vmlinux(Path::new("/nonexistent/btf")).err().unwrap();
+        assert!(format!("{err:#}").contains("CONFIG_DEBUG_INFO_BTF"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Everything between the kernel and the event stream: the layout from BTF, the attach plan,
+//! loading and attaching, and the capability checks that explain what cannot work and why.
+
+pub mod attach;
+pub mod layout;
+pub mod plan;
+pub mod preflight;
+
+pub use attach::Probes;
+pub use plan::{HookStatus, Mode};

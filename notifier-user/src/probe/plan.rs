@@ -1,0 +1,178 @@
+//! What to hook, and how, per hook family.
+//!
+//! Each family is a set of programs that only make sense together (an entry probe without
+//! its return probe would leave entries dangling), so a family is attached whole in one mode
+//! or not at all. The table is the single source of truth: the loader walks it, `probes`
+//! prints it, and recordings store its outcome.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How a program is attached to its kernel function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// fentry/fexit (BPF trampolines): cheapest, needs BTF for the function and a kernel
+    /// that allows BPF_PROG_TYPE_TRACING.
+    Fentry,
+    /// kprobe/kretprobe: works on any function in kallsyms, including module functions
+    /// without BTF; costs a breakpoint per hit.
+    Kprobe,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Fentry => "fentry",
+            Mode::Kprobe => "kprobe",
+        })
+    }
+}
+
+/// The program type of one table row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    FEntry,
+    FExit,
+    KProbe,
+    KRetProbe,
+}
+
+/// One program attached to one kernel function.
+#[derive(Clone, Copy, Debug)]
+pub struct Attachment {
+    pub program: &'static str,
+    pub kind: Kind,
+    pub function: &'static str,
+}
+
+const fn at(program: &'static str, kind: Kind, function: &'static str) -> Attachment {
+    Attachment {
+        program,
+        kind,
+        function,
+    }
+}
+
+/// A hook family: what the mirror learns from it, and its programs in each mode.
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub purpose: &'static str,
+    pub fentry: &'static [Attachment],
+    pub kprobe: &'static [Attachment],
+}
+
+impl Family {
+    pub fn attachments(&self, mode: Mode) -> &'static [Attachment] {
+        match mode {
+            Mode::Fentry => self.fentry,
+            Mode::Kprobe => self.kprobe,
+        }
+    }
+}
+
+const INSERT: &str = "mmu_interval_notifier_insert";
+const INSERT_LOCKED: &str = "mmu_interval_notifier_insert_locked";
+const TREE_INSERT: &str = "interval_tree_insert";
+const REMOVE: &str = "mmu_interval_notifier_remove";
+const RANGE_START: &str = "__mmu_notifier_invalidate_range_start";
+const RANGE_END: &str = "__mmu_notifier_invalidate_range_end";
+const READ_BEGIN: &str = "mmu_interval_read_begin";
+const REGISTER: &str = "__mmu_notifier_register";
+const RELEASE: &str = "__mmu_notifier_release";
+const DESTROY: &str = "__mmu_notifier_subscriptions_destroy";
+
+use Kind::*;
+
+/// Every family the mirror needs, in dependency order. Driver callbacks are not here: their
+/// targets are discovered at run time (see `probe::callbacks`).
+pub const FAMILIES: &[Family] = &[
+    Family {
+        name: "insert",
+        purpose: "new intervals (insert / insert_locked), result, deferred or live",
+        fentry: &[
+            at("insert_fexit", FExit, INSERT),
+            at("insert_locked_fexit", FExit, INSERT_LOCKED),
+        ],
+        kprobe: &[
+            at("insert_kprobe", KProbe, INSERT),
+            at("insert_locked_kprobe", KProbe, INSERT_LOCKED),
+            at("insert_kretprobe", KRetProbe, INSERT),
+            at("insert_kretprobe", KRetProbe, INSERT_LOCKED),
+        ],
+    },
+    Family {
+        name: "deferred",
+        purpose: "deferred inserts linked in by the final inv_end",
+        fentry: &[at("tree_insert_fentry", FEntry, TREE_INSERT)],
+        kprobe: &[at("tree_insert_kprobe", KProbe, TREE_INSERT)],
+    },
+    Family {
+        name: "remove",
+        purpose: "interval removal (entry: removing, return: gone)",
+        fentry: &[
+            at("remove_fentry", FEntry, REMOVE),
+            at("remove_fexit", FExit, REMOVE),
+        ],
+        kprobe: &[
+            at("remove_kprobe", KProbe, REMOVE),
+            at("remove_kretprobe", KRetProbe, REMOVE),
+        ],
+    },
+    Family {
+        name: "invalidate",
+        purpose: "invalidation bracket (range start with result, range end)",
+        fentry: &[
+            at("range_start_fentry", FEntry, RANGE_START),
+            at("range_start_fexit", FExit, RANGE_START),
+            at("range_end_fentry", FEntry, RANGE_END),
+        ],
+        kprobe: &[
+            at("range_start_kprobe", KProbe, RANGE_START),
+            at("range_start_kretprobe", KRetProbe, RANGE_START),
+            at("range_end_kprobe", KProbe, RANGE_END),
+        ],
+    },
+    Family {
+        name: "read_begin",
+        purpose: "driver read side: read_begin and the time blocked in it",
+        fentry: &[
+            at("read_begin_fentry", FEntry, READ_BEGIN),
+            at("read_begin_fexit", FExit, READ_BEGIN),
+        ],
+        kprobe: &[
+            at("read_begin_kprobe", KProbe, READ_BEGIN),
+            at("read_begin_kretprobe", KRetProbe, READ_BEGIN),
+        ],
+    },
+    Family {
+        name: "lifecycle",
+        purpose: "mm registration, exit_mmap release, subscriptions destroy",
+        fentry: &[
+            at("register_fexit", FExit, REGISTER),
+            at("release_fentry", FEntry, RELEASE),
+            at("destroy_fentry", FEntry, DESTROY),
+        ],
+        kprobe: &[
+            at("register_kprobe", KProbe, REGISTER),
+            at("release_kprobe", KProbe, RELEASE),
+            at("destroy_kprobe", KProbe, DESTROY),
+        ],
+    },
+];
+
+/// The two programs attached to each driver callback.
+pub const CALLBACK_ENTRY: &str = "callback_kprobe";
+pub const CALLBACK_RETURN: &str = "callback_kretprobe";
+
+/// The outcome for one family (or the callbacks), as `probes` prints it and recordings keep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct HookStatus {
+    pub hook: String,
+    /// "fentry", "kprobe" or "missing".
+    pub mode: String,
+    /// Why this mode (what failed before it), or why nothing works.
+    pub detail: String,
+}

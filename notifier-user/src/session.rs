@@ -1,0 +1,154 @@
+//! A live capture session: preflight, layout, probes, ring buffer, and the loop that feeds
+//! events downstream until the duration ends or the user stops it.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use log::{debug, warn};
+use notifier_common::{Event, EventKind};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    probe::{HookStatus, Mode, Probes, layout, preflight},
+    source::live::LiveSource,
+    symbols::{KernelSymbols, Symbol},
+};
+
+/// Re-reading kallsyms costs ~100 ms; a stream of inserts from an unknown address must not
+/// turn into a stream of re-reads.
+const SYMBOL_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct LiveSession {
+    probes: Probes,
+    source: LiveSource,
+    syms: KernelSymbols,
+    refreshed: Instant,
+    /// Callback addresses already resolved (or known unresolvable: `None`).
+    owners: HashMap<u64, Option<Symbol>>,
+    pub kernel_release: String,
+}
+
+/// What ended a session and what it saw.
+#[derive(Debug, Default)]
+pub struct SessionEnd {
+    pub events: u64,
+    pub dropped: u64,
+    pub malformed: u64,
+}
+
+impl LiveSession {
+    pub fn start(attach: Option<Mode>) -> Result<Self> {
+        preflight::require_privileges()?;
+        preflight::raise_memlock();
+        let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
+        let layout = layout::resolve(&btf).context("resolving the kernel layout from BTF")?;
+        debug!("kernel layout: {layout:?}");
+        let syms = KernelSymbols::load()?;
+        let mut probes = Probes::attach(&layout, attach, &syms)?;
+        let source = LiveSource::new(&mut probes)?;
+        Ok(LiveSession {
+            probes,
+            source,
+            syms,
+            refreshed: Instant::now(),
+            owners: HashMap::new(),
+            kernel_release: kernel_release(),
+        })
+    }
+
+    pub fn hook_status(&self) -> &[HookStatus] {
+        &self.probes.status
+    }
+
+    /// Callback symbols hooked so far (known drivers are hooked at start).
+    pub fn known_owners(&self) -> Vec<Symbol> {
+        self.probes
+            .callback_hooks()
+            .map(|h| h.symbol.clone())
+            .collect()
+    }
+
+    /// Runs until `duration` elapses, Ctrl-C or SIGTERM. `on_owner` sees each callback
+    /// symbol the first time an insert names it (before the insert itself reaches
+    /// `on_event`), so downstream can always name an event's owner.
+    pub async fn run(
+        &mut self,
+        duration: Option<Duration>,
+        mut on_event: impl FnMut(&Event),
+        mut on_owner: impl FnMut(&Symbol),
+    ) -> Result<SessionEnd> {
+        let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+        tokio::pin!(sleep);
+        let mut end = SessionEnd::default();
+        let mut batch = Vec::with_capacity(1024);
+        loop {
+            tokio::select! {
+                r = self.source.next_batch(|ev| batch.push(*ev)) => { r?; }
+                _ = &mut sleep, if deadline.is_some() => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = sigterm.recv() => break,
+            }
+            end.events += batch.len() as u64;
+            for ev in batch.drain(..) {
+                self.learn_owner(&ev, &mut on_owner);
+                on_event(&ev);
+            }
+        }
+        // Everything the kernel already queued belongs to this session.
+        self.source.drain_now(|ev| batch.push(*ev));
+        end.events += batch.len() as u64;
+        for ev in batch.drain(..) {
+            self.learn_owner(&ev, &mut on_owner);
+            on_event(&ev);
+        }
+        end.dropped = self.source.dropped()?;
+        end.malformed = self.source.malformed;
+        if end.dropped > 0 {
+            warn!("{} events were lost: the ring buffer was full", end.dropped);
+        }
+        Ok(end)
+    }
+
+    fn learn_owner(&mut self, ev: &Event, on_owner: &mut impl FnMut(&Symbol)) {
+        if ev.kind() != Some(EventKind::Insert)
+            || ev.func == 0
+            || self.owners.contains_key(&ev.func)
+        {
+            return;
+        }
+        let mut sym = self.syms.exact(ev.func).cloned();
+        if sym.is_none() && self.refreshed.elapsed() >= SYMBOL_REFRESH_INTERVAL {
+            // A module loaded after start-up: its symbols are new.
+            match KernelSymbols::load() {
+                Ok(fresh) => self.syms = fresh,
+                Err(e) => warn!("re-reading kallsyms: {e:#}"),
+            }
+            self.refreshed = Instant::now();
+            sym = self.syms.exact(ev.func).cloned();
+        }
+        match &sym {
+            Some(s) => {
+                self.probes.hook_callback(s, &self.syms);
+                on_owner(s);
+            }
+            None => warn!("callback 0x{:x} is not a known kernel text symbol", ev.func),
+        }
+        self.owners.insert(ev.func, sym);
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

@@ -1,0 +1,135 @@
+//! `/proc/kallsyms`: the kernel's and every loaded module's text symbols.
+
+use std::{fs, path::Path};
+
+use anyhow::{Context as _, Result, bail};
+
+/// One text symbol: name and, for module symbols, the module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    pub addr: u64,
+    pub name: String,
+    pub module: Option<String>,
+}
+
+impl Symbol {
+    /// `name [module]`, the form kernel oopses use.
+    pub fn display(&self) -> String {
+        match &self.module {
+            Some(m) => format!("{} [{m}]", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// A sorted table of text symbols.
+#[derive(Debug, Default)]
+pub struct KernelSymbols {
+    syms: Vec<Symbol>,
+}
+
+impl KernelSymbols {
+    pub fn load() -> Result<Self> {
+        Self::from_file(Path::new("/proc/kallsyms"))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table = Self::parse(&text);
+        if table.syms.iter().all(|s| s.addr == 0) {
+            bail!(
+                "{} shows only zero addresses: run as root (kernel.kptr_restrict hides them \
+                 from other users)",
+                path.display()
+            );
+        }
+        Ok(table)
+    }
+
+    /// Parses kallsyms text, keeping text symbols (`t`/`T`) only: callbacks are functions.
+    pub fn parse(text: &str) -> Self {
+        let mut syms: Vec<Symbol> = text
+            .lines()
+            .filter_map(|line| {
+                let mut it = line.split_ascii_whitespace();
+                let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+                let kind = it.next()?;
+                if !kind.eq_ignore_ascii_case("t") {
+                    return None;
+                }
+                let name = it.next()?.to_owned();
+                let module = it
+                    .next()
+                    .map(|m| m.trim_start_matches('[').trim_end_matches(']').to_owned());
+                Some(Symbol { addr, name, module })
+            })
+            .collect();
+        syms.sort_by_key(|s| s.addr);
+        KernelSymbols { syms }
+    }
+
+    /// The function starting exactly at `addr` (ops pointers always point at a function
+    /// start, so a nearest-below match would only hide a wrong address).
+    pub fn exact(&self, addr: u64) -> Option<&Symbol> {
+        let i = self.syms.partition_point(|s| s.addr < addr);
+        self.syms.get(i).filter(|s| s.addr == addr)
+    }
+
+    /// Whether `name` is defined more than once (static functions in different modules), in
+    /// which case a kprobe must name the module too.
+    pub fn is_ambiguous(&self, name: &str) -> bool {
+        self.syms.iter().filter(|s| s.name == name).nth(1).is_some()
+    }
+
+    pub fn by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Symbol> + 'a {
+        self.syms.iter().filter(move |s| s.name == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.syms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+ffffffff81000000 T _text
+ffffffff812a0000 t mmu_notifier_thing
+ffffffff812b0000 D some_data
+ffffffffc0a01000 t rxe_ib_invalidate_range\t[rdma_rxe]
+ffffffffc0b02000 t nf_invalidate\t[notifier_fixture]
+ffffffffc0c03000 t nf_invalidate\t[other_mod]
+";
+
+    #[test]
+    fn exact_lookup_names_module() {
+        let t = KernelSymbols::parse(SAMPLE);
+        let s = t.exact(0xffffffffc0a01000).unwrap();
+        assert_eq!(s.display(), "rxe_ib_invalidate_range [rdma_rxe]");
+        assert!(t.exact(0xffffffffc0a01001).is_none());
+        assert!(
+            t.exact(0xffffffff812b0000).is_none(),
+            "data symbols are not callbacks"
+        );
+    }
+
+    #[test]
+    fn duplicates_are_ambiguous() {
+        let t = KernelSymbols::parse(SAMPLE);
+        assert!(t.is_ambiguous("nf_invalidate"));
+        assert!(!t.is_ambiguous("rxe_ib_invalidate_range"));
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let t = KernelSymbols::parse("zzz\n\nffff t\n12 T ok\n");
+        assert_eq!(t.len(), 1);
+    }
+}
