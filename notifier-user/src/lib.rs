@@ -1,0 +1,9 @@
+//! notifier-top as a library: the binary, the benchmarks and the tests share it.
+//!
+//! Data flows one way: `probe` (kernel hooks) → `source` (events) → `mirror` (the model)
+//! → `export` / `record` (outputs). `symbols` names kernel addresses for all of them.
+
+pub mod probe;
+pub mod session;
+pub mod source;
+pub mod symbols;
