@@ -48,10 +48,19 @@ pub enum EventKind {
     MmRelease = 10,
     /// `__mmu_notifier_subscriptions_destroy`: the mm's notifier state is freed.
     MmDestroy = 11,
+    /// An interval that already existed, found by the start-up walk of an mm's tree
+    /// (`bootstrap`). Fields as [`EventKind::Insert`] (no `ret`); [`flags::DEFERRED`] marks a
+    /// pending insert found on `deferred_list`, [`flags::REMOVING`] a notifier queued there
+    /// for removal. `pid_tgid`/`comm` are those of a task using the mm, not of the reader.
+    Existing = 12,
+    /// The walk of one mm finished: `mm`, `seq` = `subs->invalidate_seq`, `aux` =
+    /// `active_invalidate_ranges`, `ret` = intervals reported; [`flags::PARTIAL`] if the walk
+    /// hit its bound and more intervals exist than were reported.
+    MmWalked = 13,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Insert,
         EventKind::DeferredInsertApplied,
         EventKind::RemoveBegin,
@@ -63,6 +72,8 @@ impl EventKind {
         EventKind::MmRegister,
         EventKind::MmRelease,
         EventKind::MmDestroy,
+        EventKind::Existing,
+        EventKind::MmWalked,
     ];
 
     pub const fn from_u8(v: u8) -> Option<Self> {
@@ -78,6 +89,8 @@ impl EventKind {
             9 => EventKind::MmRegister,
             10 => EventKind::MmRelease,
             11 => EventKind::MmDestroy,
+            12 => EventKind::Existing,
+            13 => EventKind::MmWalked,
             _ => return None,
         })
     }
@@ -95,6 +108,8 @@ impl EventKind {
             EventKind::MmRegister => "mm_register",
             EventKind::MmRelease => "mm_release",
             EventKind::MmDestroy => "mm_destroy",
+            EventKind::Existing => "existing",
+            EventKind::MmWalked => "mm_walked",
         }
     }
 }
@@ -110,6 +125,9 @@ pub mod flags {
     pub const BLOCKABLE: u8 = 1 << 2;
     /// 7.x two-pass API: the driver registered `invalidate_start`/`invalidate_finish`.
     pub const TWO_PASS: u8 = 1 << 3;
+    /// Existing: the notifier is queued on `deferred_list` for removal (a remove is waiting
+    /// for the in-flight invalidation to end).
+    pub const REMOVING: u8 = 1 << 4;
     /// The probe read a kernel field that failed (`bpf_probe_read_kernel` error); the
     /// zeroed fields of this event are unknown, not zero.
     pub const PARTIAL: u8 = 1 << 7;
@@ -230,6 +248,22 @@ pub struct KernelLayout {
     pub range_end: FieldOffset,
     pub range_flags: FieldOffset,
     pub range_event: FieldOffset,
+    /// Bootstrap walk: `task_struct.mm`, `.tgid`, `.comm`; `mm_struct.notifier_subscriptions`
+    /// (MISSING without CONFIG_MMU_NOTIFIER); `struct mmu_notifier_subscriptions`:
+    /// `has_itree`, `invalidate_seq`, `active_invalidate_ranges`, `itree.rb_leftmost`,
+    /// `deferred_list`; `mmu_interval_notifier.deferred_item`; `rb_node.rb_right/rb_left`.
+    pub task_mm: FieldOffset,
+    pub task_tgid: FieldOffset,
+    pub task_comm: FieldOffset,
+    pub mm_subs: FieldOffset,
+    pub subs_has_itree: FieldOffset,
+    pub subs_seq: FieldOffset,
+    pub subs_active: FieldOffset,
+    pub subs_leftmost: FieldOffset,
+    pub subs_deferred: FieldOffset,
+    pub sub_deferred_item: FieldOffset,
+    pub rb_right: FieldOffset,
+    pub rb_left: FieldOffset,
     /// Process id (tgid) of notifier-top itself, whose own activity is never traced.
     pub self_tgid: u32,
 }
@@ -248,9 +282,28 @@ impl KernelLayout {
         range_end: MISSING,
         range_flags: MISSING,
         range_event: MISSING,
+        task_mm: MISSING,
+        task_tgid: MISSING,
+        task_comm: MISSING,
+        mm_subs: MISSING,
+        subs_has_itree: MISSING,
+        subs_seq: MISSING,
+        subs_active: MISSING,
+        subs_leftmost: MISSING,
+        subs_deferred: MISSING,
+        sub_deferred_item: MISSING,
+        rb_right: MISSING,
+        rb_left: MISSING,
         self_tgid: 0,
     };
 }
+
+/// Upper bound on intervals reported per mm by one bootstrap walk (bpf_loop iterations).
+pub const WALK_MAX_INTERVALS: u32 = 1 << 16;
+
+/// `LIST_POISON1` on x86-64 (POISON_POINTER_DELTA 0xdead000000000000 + 0x100): what
+/// `__mmu_notifier_subscriptions_destroy` leaves in `mm->notifier_subscriptions`.
+pub const LIST_POISON1: u64 = 0xdead_0000_0000_0100;
 
 /// `MMU_NOTIFIER_RANGE_BLOCKABLE` (include/linux/mmu_notifier.h).
 pub const MMU_NOTIFIER_RANGE_BLOCKABLE: u32 = 1;
@@ -289,7 +342,7 @@ mod tests {
             assert_eq!(EventKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(EventKind::from_u8(0), None);
-        assert_eq!(EventKind::from_u8(12), None);
+        assert_eq!(EventKind::from_u8(14), None);
     }
 
     #[test]

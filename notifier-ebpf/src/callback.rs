@@ -24,12 +24,16 @@ pub fn callback_kprobe(ctx: ProbeContext) -> u32 {
     if is_self() {
         return 0;
     }
-    let (Some(sub), Some(r), Some(seq)) =
-        (ctx.arg::<u64>(0), ctx.arg::<u64>(1), ctx.arg::<u64>(2))
+    let (Some(sub), Some(r), Some(seq)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1), ctx.arg::<u64>(2))
     else {
         return 0;
     };
-    let entry = Entry { ts: now(), arg0: sub, arg1: r, arg2: seq };
+    let entry = Entry {
+        ts: now(),
+        arg0: sub,
+        arg1: r,
+        arg2: seq,
+    };
     let _ = CALLBACK_ENTRY.insert(&task_key(), &entry, 0);
     0
 }

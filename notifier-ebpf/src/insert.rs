@@ -61,7 +61,12 @@ fn stash(ctx: &ProbeContext, insert_flags: u64) {
         return;
     }
     let Some(sub) = ctx.arg::<u64>(0) else { return };
-    let entry = Entry { ts: now(), arg0: sub, arg1: insert_flags, arg2: 0 };
+    let entry = Entry {
+        ts: now(),
+        arg0: sub,
+        arg1: insert_flags,
+        arg2: 0,
+    };
     let _ = INSERT_ENTRY.insert(&task_key(), &entry, 0);
 }
 

@@ -63,7 +63,16 @@ fn on_start_entry(r: u64) {
     if is_self() {
         return;
     }
-    let _ = RANGE_ENTRY.insert(&task_key(), &Entry { ts: now(), arg0: r, arg1: 0, arg2: 0 }, 0);
+    let _ = RANGE_ENTRY.insert(
+        &task_key(),
+        &Entry {
+            ts: now(),
+            arg0: r,
+            arg1: 0,
+            arg2: 0,
+        },
+        0,
+    );
 }
 
 fn on_start_return(ret: i32) {

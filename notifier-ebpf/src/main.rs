@@ -9,6 +9,7 @@ mod emit;
 mod kernel;
 mod maps;
 
+mod bootstrap;
 mod callback;
 mod deferred;
 mod insert;

@@ -43,7 +43,16 @@ fn on_entry(sub: u64) {
     if is_self() {
         return;
     }
-    let _ = READ_ENTRY.insert(&task_key(), &Entry { ts: now(), arg0: sub, arg1: 0, arg2: 0 }, 0);
+    let _ = READ_ENTRY.insert(
+        &task_key(),
+        &Entry {
+            ts: now(),
+            arg0: sub,
+            arg1: 0,
+            arg2: 0,
+        },
+        0,
+    );
 }
 
 fn on_return(seq: u64) {

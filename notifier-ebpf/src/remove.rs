@@ -48,7 +48,16 @@ fn on_entry(sub: u64) {
     let l = layout();
     let n = notifier(&l, sub);
     let mm = n.as_ref().map(|n| n.mm).unwrap_or(0);
-    let _ = REMOVE_ENTRY.insert(&task_key(), &Entry { ts: now(), arg0: sub, arg1: mm, arg2: 0 }, 0);
+    let _ = REMOVE_ENTRY.insert(
+        &task_key(),
+        &Entry {
+            ts: now(),
+            arg0: sub,
+            arg1: mm,
+            arg2: 0,
+        },
+        0,
+    );
     emit(EventKind::RemoveBegin, |e| {
         e.sub = sub;
         match &n {

@@ -50,6 +50,10 @@ impl LiveSession {
         let syms = KernelSymbols::load()?;
         let mut probes = Probes::attach(&layout, attach, &syms)?;
         let source = LiveSource::new(&mut probes)?;
+        // Live hooks are armed: whatever the walk misses, they report.
+        probes
+            .walk_existing()
+            .context("walking existing intervals")?;
         Ok(LiveSession {
             probes,
             source,

@@ -23,6 +23,7 @@ pub struct Probes {
     pub ebpf: Ebpf,
     pub status: Vec<HookStatus>,
     callbacks: Callbacks,
+    pub(super) walk_ready: bool,
 }
 
 impl Probes {
@@ -67,7 +68,10 @@ impl Probes {
             ebpf,
             status,
             callbacks,
+            walk_ready: false,
         };
+        let walk = probes.prepare_walk(layout);
+        probes.status.push(walk);
         for (name, _) in KNOWN_CALLBACKS {
             for sym in syms.by_name(name).cloned().collect::<Vec<_>>() {
                 probes.hook_callback(&sym, syms);

@@ -40,6 +40,10 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
     }
     let ops = Struct::find(btf, "mmu_interval_notifier_ops")?;
     let range = Struct::find(btf, "mmu_notifier_range")?;
+    let task = Struct::find(btf, "task_struct")?;
+    let mm = Struct::find(btf, "mm_struct")?;
+    let rb = Struct::find(btf, "rb_node")?;
+    let walk = Walk::resolve(btf)?;
     Ok(KernelLayout {
         sub_start: tree + node.member(btf, "start")?,
         sub_last: tree + node.member(btf, "last")?,
@@ -53,8 +57,71 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
         range_end: range.member(btf, "end")?,
         range_flags: range.member(btf, "flags")?,
         range_event: range.member(btf, "event")?,
+        task_mm: task.member(btf, "mm")?,
+        task_tgid: task.member(btf, "tgid")?,
+        task_comm: task.member(btf, "comm")?,
+        mm_subs: mm.optional(btf, "notifier_subscriptions")?,
+        subs_has_itree: walk.has_itree,
+        subs_seq: walk.seq,
+        subs_active: walk.active,
+        subs_leftmost: walk.leftmost,
+        subs_deferred: walk.deferred,
+        sub_deferred_item: sub.member(btf, "deferred_item")?,
+        rb_right: rb.member(btf, "rb_right")?,
+        rb_left: rb.member(btf, "rb_left")?,
         self_tgid: std::process::id(),
     })
+}
+
+/// Whether the start-up walk of existing intervals can run on this kernel, and if not why.
+pub fn walk_unavailable(l: &KernelLayout) -> Option<&'static str> {
+    if l.mm_subs == MISSING {
+        Some("mm_struct has no notifier_subscriptions (kernel without CONFIG_MMU_NOTIFIER?)")
+    } else if l.subs_leftmost == MISSING {
+        Some(
+            "struct mmu_notifier_subscriptions is not in this kernel's BTF (it is private to mm/mmu_notifier.c)",
+        )
+    } else {
+        None
+    }
+}
+
+/// `struct mmu_notifier_subscriptions` is private to mm/mmu_notifier.c; vmlinux BTF carries
+/// it on the kernels checked (6.12, 6.18, 7.3), but a kernel without it only loses the
+/// start-up walk, not live capture.
+struct Walk {
+    has_itree: FieldOffset,
+    seq: FieldOffset,
+    active: FieldOffset,
+    leftmost: FieldOffset,
+    deferred: FieldOffset,
+}
+
+impl Walk {
+    fn resolve(btf: &Btf) -> Result<Walk> {
+        let missing = Walk {
+            has_itree: MISSING,
+            seq: MISSING,
+            active: MISSING,
+            leftmost: MISSING,
+            deferred: MISSING,
+        };
+        let Ok(subs) = Struct::find(btf, "mmu_notifier_subscriptions") else {
+            return Ok(missing);
+        };
+        let cached = Struct::find(btf, "rb_root_cached")?;
+        let itree = subs.optional(btf, "itree")?;
+        if itree == MISSING {
+            return Ok(missing);
+        }
+        Ok(Walk {
+            has_itree: subs.member(btf, "has_itree")?,
+            seq: subs.member(btf, "invalidate_seq")?,
+            active: subs.member(btf, "active_invalidate_ranges")?,
+            leftmost: itree + cached.member(btf, "rb_leftmost")?,
+            deferred: subs.member(btf, "deferred_list")?,
+        })
+    }
 }
 
 struct Struct {
@@ -132,6 +199,16 @@ mod tests {
         assert!(l.sub_ops > l.sub_last && l.sub_mm > l.sub_ops);
         assert_eq!(l.ops_invalidate, 0);
         assert!(l.range_end == l.range_start + 8);
+        assert_eq!((l.rb_right, l.rb_left), (8, 16));
+        assert_eq!(
+            walk_unavailable(&l),
+            None,
+            "6.12+ BTF carries the subscriptions struct"
+        );
+        assert_eq!(
+            l.subs_leftmost, 40,
+            "itree at 32, rb_leftmost 8 into it (kernel-notes §1)"
+        );
     }
 
     #[test]

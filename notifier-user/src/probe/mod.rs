@@ -2,9 +2,11 @@
 //! loading and attaching, and the capability checks that explain what cannot work and why.
 
 pub mod attach;
+pub mod cost;
 pub mod layout;
 pub mod plan;
 pub mod preflight;
+pub mod walk;
 
 pub use attach::Probes;
 pub use plan::{HookStatus, Mode};

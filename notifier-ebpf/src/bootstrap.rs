@@ -1,0 +1,218 @@
+//! The start-up walk: every interval that existed before notifier-top attached.
+//!
+//! A `iter/task` program visits each task; for each mm not seen yet in this walk it reads
+//! `mm->notifier_subscriptions` and walks the interval tree in order (leftmost, then
+//! parent-pointer successor) and the `deferred_list`, emitting one `Existing` event per
+//! notifier and a closing `MmWalked`. Results go into the same ring buffer as live events,
+//! so the two interleave in commit order and the mirror sees one consistent stream.
+//!
+//! Nothing is locked: the tree can change under the walk. Every read goes through
+//! `bpf_probe_read_kernel` and every loop is bounded, so a concurrent change yields a
+//! partial or stale answer, never a fault or a hang; the live hooks (armed before the walk)
+//! report any change that races with it.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::bpf_loop,
+    macros::map,
+    maps::{Array, LruHashMap},
+};
+use notifier_common::{
+    Event, EventKind, KernelLayout, LIST_POISON1, MISSING, WALK_MAX_INTERVALS, flags,
+};
+
+use crate::{
+    emit::emit,
+    kernel::{layout, read},
+};
+
+/// The current walk's generation (index 0), bumped by userspace before each walk, so an mm
+/// is reported once per walk however many threads use it.
+#[map]
+static WALK_GEN: Array<u64> = Array::with_max_entries(1, 0);
+
+#[map]
+static WALKED: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// Height bound for the successor search: a red-black tree of 2^32 nodes is at most 64 high.
+const RB_MAX_HEIGHT: u32 = 64;
+/// Bound on `deferred_list` entries reported; the list only holds notifiers inserted or
+/// removed during one invalidation.
+const DEFERRED_MAX: u32 = 4096;
+
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "iter/task")]
+pub extern "C" fn bootstrap_task(ctx: *mut c_void) -> i32 {
+    // struct bpf_iter__task { struct bpf_iter_meta *meta; struct task_struct *task; }
+    // SAFETY: the verifier guarantees ctx points at that struct; `task` is NULL at the end.
+    let task = unsafe { *(ctx as *const u64).add(1) };
+    if task != 0 {
+        walk_task(task);
+    }
+    0
+}
+
+/// State threaded through the bpf_loop callbacks.
+#[repr(C)]
+struct Walk {
+    l: KernelLayout,
+    mm: u64,
+    tgid: u32,
+    comm: [u8; 16],
+    node: u64,
+    reported: u64,
+}
+
+fn walk_task(task: u64) {
+    let l = layout();
+    if l.mm_subs == MISSING || l.subs_leftmost == MISSING {
+        return;
+    }
+    let Ok(mm) = read::<u64>(task, l.task_mm) else {
+        return;
+    };
+    if mm == 0 {
+        return; // kernel thread
+    }
+    let generation = WALK_GEN.get(0).copied().unwrap_or(0);
+    // SAFETY: value copied out.
+    if unsafe { WALKED.get(&mm) }.copied() == Some(generation) {
+        return;
+    }
+    let _ = WALKED.insert(&mm, &generation, 0);
+    let Ok(subs) = read::<u64>(mm, l.mm_subs) else {
+        return;
+    };
+    if subs == 0 || subs == LIST_POISON1 {
+        return; // never registered, or being destroyed
+    }
+    if read::<u8>(subs, l.subs_has_itree).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut w = Walk {
+        l,
+        mm,
+        tgid: read(task, l.task_tgid).unwrap_or(0),
+        comm: read(task, l.task_comm).unwrap_or_default(),
+        node: read(subs, l.subs_leftmost).unwrap_or(0),
+        reported: 0,
+    };
+    let ctx = &raw mut w as *mut c_void;
+    // SAFETY: callbacks are `extern "C" fn(u64, *mut c_void) -> i64` and get `ctx` back.
+    unsafe { bpf_loop(WALK_MAX_INTERVALS, tree_step as *mut c_void, ctx, 0) };
+    let truncated = w.node != 0;
+    w.node = read::<u64>(subs, l.subs_deferred).unwrap_or(0);
+    // SAFETY: as above.
+    unsafe { bpf_loop(DEFERRED_MAX, deferred_step as *mut c_void, ctx, 0) };
+    let seq: u64 = read(subs, l.subs_seq).unwrap_or(0);
+    let active: u64 = read(subs, l.subs_active).unwrap_or(0);
+    emit(EventKind::MmWalked, |e| {
+        stamp(e, &w);
+        e.seq = seq;
+        e.aux = active;
+        e.ret = w.reported as i32;
+        if truncated || w.node != 0 {
+            e.flags = flags::PARTIAL;
+        }
+    });
+}
+
+/// Reports the current tree node, then moves to its in-order successor.
+extern "C" fn tree_step(_i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: ctx is the Walk passed to bpf_loop.
+    let w = unsafe { &mut *(ctx as *mut Walk) };
+    if w.node == 0 {
+        return 1;
+    }
+    report(w, w.node, 0);
+    w.node = rb_next(&w.l, w.node);
+    0
+}
+
+/// Reports one `deferred_list` entry: an empty rb node is a pending insert, a linked one a
+/// pending remove (already reported by the tree walk; this marks it removing).
+extern "C" fn deferred_step(_i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: ctx is the Walk passed to bpf_loop.
+    let w = unsafe { &mut *(ctx as *mut Walk) };
+    if w.node == 0 {
+        return 1;
+    }
+    let sub = w.node - w.l.sub_deferred_item as u64;
+    let parent: u64 = read(sub, 0).unwrap_or(0);
+    report(
+        w,
+        sub,
+        if parent == sub {
+            flags::DEFERRED
+        } else {
+            flags::REMOVING
+        },
+    );
+    // hlist_node.next is the first word.
+    w.node = read(w.node, 0).unwrap_or(0);
+    0
+}
+
+fn report(w: &mut Walk, sub: u64, state: u8) {
+    let l = &w.l;
+    let start: u64 = read(sub, l.sub_start).unwrap_or(0);
+    let last: u64 = read(sub, l.sub_last).unwrap_or(0);
+    let ops: u64 = read(sub, l.sub_ops).unwrap_or(0);
+    let seq: u64 = read(sub, l.sub_seq).unwrap_or(0);
+    let mut ev_flags = state;
+    let mut func: u64 = read(ops, l.ops_invalidate).unwrap_or(0);
+    if func == 0 && l.ops_invalidate_start != MISSING {
+        func = read(ops, l.ops_invalidate_start).unwrap_or(0);
+        if func != 0 {
+            ev_flags |= flags::TWO_PASS;
+        }
+    }
+    emit(EventKind::Existing, |e| {
+        stamp(e, w);
+        e.flags = ev_flags;
+        e.sub = sub;
+        e.start = start;
+        e.last = last;
+        e.aux = ops;
+        e.func = func;
+        e.seq = seq;
+    });
+    w.reported += 1;
+}
+
+/// Attributes a walk event to the walked task, not to the reader running the iterator.
+fn stamp(e: &mut Event, w: &Walk) {
+    e.mm = w.mm;
+    e.pid_tgid = (w.tgid as u64) << 32 | w.tgid as u64;
+    e.comm = w.comm;
+}
+
+/// In-order successor using parent pointers (lib/rbtree.c `rb_next`), bounded by height.
+fn rb_next(l: &KernelLayout, node: u64) -> u64 {
+    let right: u64 = read(node, l.rb_right).unwrap_or(0);
+    if right != 0 {
+        let mut n = right;
+        for _ in 0..RB_MAX_HEIGHT {
+            let left: u64 = read(n, l.rb_left).unwrap_or(0);
+            if left == 0 {
+                return n;
+            }
+            n = left;
+        }
+        return 0;
+    }
+    let mut n = node;
+    for _ in 0..RB_MAX_HEIGHT {
+        // __rb_parent_color: parent pointer with the colour in the low bits.
+        let parent = read::<u64>(n, 0).unwrap_or(0) & !3;
+        if parent == 0 {
+            return 0;
+        }
+        if read::<u64>(parent, l.rb_right).unwrap_or(0) != n {
+            return parent;
+        }
+        n = parent;
+    }
+    0
+}

@@ -1,0 +1,79 @@
+//! Running the start-up walk (the `iter/task` program in notifier-ebpf's bootstrap module):
+//! every interval registered before notifier-top started reaches the ring buffer as an
+//! `Existing` event, in order with live events.
+
+use std::io::Read as _;
+
+use anyhow::{Context as _, Result, anyhow};
+use aya::{
+    Btf,
+    maps::{Array, MapData},
+    programs::Iter,
+};
+use notifier_common::KernelLayout;
+
+use super::{HookStatus, Probes, layout::walk_unavailable};
+
+const PROGRAM: &str = "bootstrap_task";
+
+impl Probes {
+    /// Loads the walker; on failure the status says why and live capture goes on without it.
+    pub(super) fn prepare_walk(&mut self, layout: &KernelLayout) -> HookStatus {
+        let result = match walk_unavailable(layout) {
+            Some(why) => Err(anyhow!(why)),
+            None => self.load_walker(),
+        };
+        let (mode, detail) = match &result {
+            Ok(()) => (
+                "iter/task",
+                "existing intervals walked at start-up".to_owned(),
+            ),
+            Err(e) => ("missing", format!("{e:#}")),
+        };
+        self.walk_ready = result.is_ok();
+        HookStatus {
+            hook: "bootstrap".into(),
+            mode: mode.into(),
+            detail,
+        }
+    }
+
+    fn load_walker(&mut self) -> Result<()> {
+        let btf = Btf::from_sys_fs().context("kernel BTF for the task iterator")?;
+        let iter: &mut Iter = self
+            .ebpf
+            .program_mut(PROGRAM)
+            .context("bootstrap program missing from the eBPF object")?
+            .try_into()?;
+        iter.load("task", &btf)
+            .context("loading the iter/task walker (needs 5.8+)")?;
+        Ok(())
+    }
+
+    /// Walks every mm once. Returns false when the walker is unavailable on this kernel.
+    pub fn walk_existing(&mut self) -> Result<bool> {
+        if !self.walk_ready {
+            return Ok(false);
+        }
+        let mut generation: Array<&mut MapData, u64> = Array::try_from(
+            self.ebpf
+                .map_mut("WALK_GEN")
+                .context("WALK_GEN map missing")?,
+        )?;
+        let next = generation.get(&0, 0)? + 1;
+        generation.set(0, next, 0)?;
+        let iter: &mut Iter = self
+            .ebpf
+            .program_mut(PROGRAM)
+            .context("bootstrap program missing")?
+            .try_into()?;
+        let link = iter.attach()?;
+        let link = iter.take_link(link)?;
+        let mut file = link.into_file().context("creating the task iterator")?;
+        // The program writes to the ring buffer, not to the seq_file: reading just runs it.
+        let mut sink = Vec::new();
+        file.read_to_end(&mut sink)
+            .context("running the task iterator")?;
+        Ok(true)
+    }
+}
