@@ -128,9 +128,25 @@ pub mod flags {
     /// Existing: the notifier is queued on `deferred_list` for removal (a remove is waiting
     /// for the in-flight invalidation to end).
     pub const REMOVING: u8 = 1 << 4;
+    /// Insert, RemoveBegin, ReadBegin: called from inside a driver invalidate callback.
+    pub const IN_CALLBACK: u8 = 1 << 5;
+    /// Insert, RemoveBegin, ReadBegin: the calling task has an invalidation of the same mm
+    /// open (between range start and end).
+    pub const IN_RANGE: u8 = 1 << 6;
     /// The probe read a kernel field that failed (`bpf_probe_read_kernel` error); the
     /// zeroed fields of this event are unknown, not zero.
     pub const PARTIAL: u8 = 1 << 7;
+}
+
+/// Values of [`Event::mmap_lock`].
+pub mod mmap_lock {
+    /// The layout has no rwsem owner field (e.g. PREEMPT_RT), or the read failed.
+    pub const UNKNOWN: u8 = 0;
+    /// Not write-locked by the calling task (it may hold it for read: rwsems do not record
+    /// readers reliably).
+    pub const NOT_WRITE_HELD: u8 = 1;
+    /// Write-locked by the calling task.
+    pub const WRITE_HELD: u8 = 2;
 }
 
 /// `enum mmu_notifier_event` values (include/linux/mmu_notifier.h, stable since 5.0 except
@@ -163,7 +179,8 @@ pub struct Event {
     pub flags: u8,
     /// `mmu_notifier_event` of the range, where the kind has one.
     pub event: u8,
-    pub _pad: u8,
+    /// Insert: `mm->mmap_lock` as the caller held it ([`mmap_lock`] values).
+    pub mmap_lock: u8,
     /// Kernel return value (errno, or a callback's bool as 0/1).
     pub ret: i32,
     /// `current->comm`, NUL padded.
@@ -207,7 +224,7 @@ impl Event {
     /// Little-endian wire bytes (the in-memory layout on the only targets BPF runs on here).
     pub fn as_bytes(&self) -> &[u8; EVENT_SIZE] {
         // SAFETY: Event is repr(C), Copy, and has no padding bytes left uninitialised (the
-        // explicit `_pad` field fills the only hole), so all EVENT_SIZE bytes are initialised.
+        // explicit `mmap_lock` byte fills what would be a hole), so all EVENT_SIZE bytes are initialised.
         unsafe { &*(self as *const Event as *const [u8; EVENT_SIZE]) }
     }
 
@@ -264,6 +281,8 @@ pub struct KernelLayout {
     pub sub_deferred_item: FieldOffset,
     pub rb_right: FieldOffset,
     pub rb_left: FieldOffset,
+    /// Insert discipline: `mm_struct.mmap_lock.owner` (the rwsem's owner word).
+    pub mm_mmap_lock_owner: FieldOffset,
     /// Process id (tgid) of notifier-top itself, whose own activity is never traced.
     pub self_tgid: u32,
 }
@@ -294,6 +313,7 @@ impl KernelLayout {
         sub_deferred_item: MISSING,
         rb_right: MISSING,
         rb_left: MISSING,
+        mm_mmap_lock_owner: MISSING,
         self_tgid: 0,
     };
 }

@@ -56,7 +56,6 @@ pub extern "C" fn bootstrap_task(ctx: *mut c_void) -> i32 {
 /// State threaded through the bpf_loop callbacks.
 #[repr(C)]
 struct Walk {
-    l: KernelLayout,
     mm: u64,
     tgid: u32,
     comm: [u8; 16],
@@ -91,7 +90,6 @@ fn walk_task(task: u64) {
         return;
     }
     let mut w = Walk {
-        l,
         mm,
         tgid: read(task, l.task_tgid).unwrap_or(0),
         comm: read(task, l.task_comm).unwrap_or_default(),
@@ -126,7 +124,7 @@ extern "C" fn tree_step(_i: u64, ctx: *mut c_void) -> i64 {
         return 1;
     }
     report(w, w.node, 0);
-    w.node = rb_next(&w.l, w.node);
+    w.node = rb_next(&layout(), w.node);
     0
 }
 
@@ -138,7 +136,7 @@ extern "C" fn deferred_step(_i: u64, ctx: *mut c_void) -> i64 {
     if w.node == 0 {
         return 1;
     }
-    let sub = w.node - w.l.sub_deferred_item as u64;
+    let sub = w.node - layout().sub_deferred_item as u64;
     let parent: u64 = read(sub, 0).unwrap_or(0);
     report(
         w,
@@ -155,7 +153,7 @@ extern "C" fn deferred_step(_i: u64, ctx: *mut c_void) -> i64 {
 }
 
 fn report(w: &mut Walk, sub: u64, state: u8) {
-    let l = &w.l;
+    let l = &layout();
     let start: u64 = read(sub, l.sub_start).unwrap_or(0);
     let last: u64 = read(sub, l.sub_last).unwrap_or(0);
     let ops: u64 = read(sub, l.sub_ops).unwrap_or(0);

@@ -25,16 +25,17 @@ pub fn emit(kind: EventKind, fill: impl FnOnce(&mut Event)) {
         }
         return;
     };
-    let mut ev = Event {
-        // SAFETY: helper without preconditions.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        pid_tgid: bpf_get_current_pid_tgid(),
-        kind: kind as u8,
-        comm: bpf_get_current_comm().unwrap_or_default(),
-        ..Event::default()
-    };
-    fill(&mut ev);
-    entry.write(ev);
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` points at ring-buffer memory reserved for one Event; it is zeroed first
+    // and filled in place (a stack copy would eat into the 512-byte BPF stack).
+    unsafe {
+        ev.write_bytes(0, 1);
+        (*ev).ts_ns = bpf_ktime_get_ns();
+        (*ev).pid_tgid = bpf_get_current_pid_tgid();
+        (*ev).kind = kind as u8;
+        (*ev).comm = bpf_get_current_comm().unwrap_or_default();
+        fill(&mut *ev);
+    }
     entry.submit(0);
 }
 

@@ -12,6 +12,7 @@ use aya_ebpf::{
 use notifier_common::{EventKind, MISSING, flags};
 
 use crate::{
+    context::{mmap_lock_state, task_flags},
     emit::{emit, is_self, now, task_key},
     kernel::{layout, notifier, read},
     maps::{DEFERRED, Entry, INSERT_ENTRY},
@@ -95,8 +96,11 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
         }
     };
     let seq: u64 = read(sub, l.sub_seq).unwrap_or(0);
+    ev_flags |= task_flags(mm);
+    let lock = mmap_lock_state(mm);
     emit(EventKind::Insert, |e| {
         e.flags = ev_flags;
+        e.mmap_lock = lock;
         e.ret = ret;
         e.mm = mm;
         e.sub = sub;

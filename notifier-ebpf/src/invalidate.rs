@@ -12,6 +12,7 @@ use aya_ebpf::{
 use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 
 use crate::{
+    context::OPEN_RANGE,
     emit::{emit, is_self, now, task_key},
     kernel::{layout, range},
     maps::{Entry, RANGE_ENTRY},
@@ -32,7 +33,7 @@ pub fn range_start_fexit(ctx: FExitContext) -> u32 {
 
 #[fentry(function = "__mmu_notifier_invalidate_range_end")]
 pub fn range_end_fentry(ctx: FEntryContext) -> u32 {
-    report(EventKind::RangeEnd, ctx.arg(0), 0, 0);
+    on_end(ctx.arg(0));
     0
 }
 
@@ -54,7 +55,7 @@ pub fn range_start_kretprobe(ctx: RetProbeContext) -> u32 {
 #[kprobe]
 pub fn range_end_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(r) = ctx.arg::<u64>(0) {
-        report(EventKind::RangeEnd, r, 0, 0);
+        on_end(r);
     }
     0
 }
@@ -82,15 +83,26 @@ fn on_start_return(ret: i32) {
         return;
     };
     let _ = RANGE_ENTRY.remove(&key);
-    report(EventKind::RangeStart, entry.arg0, ret, now() - entry.ts);
+    let mm = report(EventKind::RangeStart, entry.arg0, ret, now() - entry.ts);
+    // -EAGAIN: the core already ran inv_end and no range end will follow.
+    if ret == 0 && mm != 0 {
+        let _ = OPEN_RANGE.insert(&key, &mm, 0);
+    }
 }
 
-fn report(kind: EventKind, r: u64, ret: i32, dur: u64) {
+fn on_end(r: u64) {
+    let _ = OPEN_RANGE.remove(&task_key());
+    report(EventKind::RangeEnd, r, 0, 0);
+}
+
+/// Emits one bracket event; returns the range's mm (0 if unreadable).
+fn report(kind: EventKind, r: u64, ret: i32, dur: u64) -> u64 {
     if is_self() {
-        return;
+        return 0;
     }
     let l = layout();
     let rg = range(&l, r);
+    let mm = rg.as_ref().map(|rg| rg.mm).unwrap_or(0);
     emit(kind, |e| {
         e.sub = r;
         e.ret = ret;
@@ -108,4 +120,5 @@ fn report(kind: EventKind, r: u64, ret: i32, dur: u64) {
             Err(_) => e.flags = flags::PARTIAL,
         }
     });
+    mm
 }

@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+mod context;
 mod emit;
 mod kernel;
 mod maps;

@@ -8,6 +8,7 @@ use aya_ebpf::{
 use notifier_common::EventKind;
 
 use crate::{
+    context::task_flags,
     emit::{emit, is_self, now, task_key},
     kernel::{layout, read},
     maps::{Entry, READ_ENTRY},
@@ -43,16 +44,15 @@ fn on_entry(sub: u64) {
     if is_self() {
         return;
     }
-    let _ = READ_ENTRY.insert(
-        &task_key(),
-        &Entry {
-            ts: now(),
-            arg0: sub,
-            arg1: 0,
-            arg2: 0,
-        },
-        0,
-    );
+    // Where read_begin is called from is only known at entry; it travels in arg1.
+    let mm: u64 = read(sub, layout().sub_mm).unwrap_or(0);
+    let entry = Entry {
+        ts: now(),
+        arg0: sub,
+        arg1: task_flags(mm) as u64,
+        arg2: 0,
+    };
+    let _ = READ_ENTRY.insert(&task_key(), &entry, 0);
 }
 
 fn on_return(seq: u64) {
@@ -75,5 +75,6 @@ fn on_return(seq: u64) {
         e.last = last;
         e.seq = seq;
         e.dur_ns = dur;
+        e.flags = entry.arg1 as u8;
     });
 }

@@ -8,6 +8,7 @@ use aya_ebpf::{
 use notifier_common::{EventKind, flags};
 
 use crate::{
+    context::task_flags,
     emit::{emit, is_self, now, task_key},
     kernel::{layout, notifier},
     maps::{DEFERRED, Entry, REMOVE_ENTRY},
@@ -58,15 +59,17 @@ fn on_entry(sub: u64) {
         },
         0,
     );
+    let where_from = task_flags(mm);
     emit(EventKind::RemoveBegin, |e| {
         e.sub = sub;
+        e.flags = where_from;
         match &n {
             Ok(n) => {
                 e.mm = n.mm;
                 e.start = n.start;
                 e.last = n.last;
             }
-            Err(_) => e.flags = flags::PARTIAL,
+            Err(_) => e.flags |= flags::PARTIAL,
         }
     });
 }

@@ -69,6 +69,13 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
         sub_deferred_item: sub.member(btf, "deferred_item")?,
         rb_right: rb.member(btf, "rb_right")?,
         rb_left: rb.member(btf, "rb_left")?,
+        mm_mmap_lock_owner: match mm.optional(btf, "mmap_lock")? {
+            MISSING => MISSING,
+            lock => match Struct::find(btf, "rw_semaphore")?.optional(btf, "owner")? {
+                MISSING => MISSING,
+                owner => lock + owner,
+            },
+        },
         self_tgid: std::process::id(),
     })
 }
