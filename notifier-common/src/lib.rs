@@ -57,10 +57,33 @@ pub enum EventKind {
     /// `active_invalidate_ranges`, `ret` = intervals reported; [`flags::PARTIAL`] if the walk
     /// hit its bound and more intervals exist than were reported.
     MmWalked = 13,
+    /// A hazard seen in the kernel (only with the rules hooks attached): `event` = a
+    /// [`hazard`] code, `sub`/`mm` = the callback's notifier (if in one), `aux` = gfp flags
+    /// (allocations), `func` = lock address or allocation call site, `seq` = kernel stack id
+    /// in the `STACKS` map ([`NO_STACK`] if none).
+    Hazard = 14,
+}
+
+/// `seq` of a Hazard event without a stack.
+pub const NO_STACK: u64 = u64::MAX;
+
+/// Codes of [`EventKind::Hazard`] in [`Event::event`].
+pub mod hazard {
+    /// A reclaim-capable allocation (gfp has __GFP_DIRECT_RECLAIM, task not PF_MEMALLOC)
+    /// inside an invalidate callback.
+    pub const ALLOC_IN_CALLBACK: u8 = 1;
+    /// A reclaim-capable allocation while holding a lock that callbacks take.
+    pub const ALLOC_UNDER_CALLBACK_LOCK: u8 = 2;
+    /// A sleeping lock (mutex/rwsem) taken inside a callback: learned, not a finding alone.
+    pub const CALLBACK_LOCK: u8 = 3;
+    /// A voluntary sleep inside a callback of a non-blockable invalidation.
+    pub const SLEEP_NONBLOCKABLE: u8 = 4;
+    /// mm teardown (exit_mmap) inside a callback.
+    pub const TEARDOWN_IN_CALLBACK: u8 = 5;
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Insert,
         EventKind::DeferredInsertApplied,
         EventKind::RemoveBegin,
@@ -74,6 +97,7 @@ impl EventKind {
         EventKind::MmDestroy,
         EventKind::Existing,
         EventKind::MmWalked,
+        EventKind::Hazard,
     ];
 
     pub const fn from_u8(v: u8) -> Option<Self> {
@@ -91,6 +115,7 @@ impl EventKind {
             11 => EventKind::MmDestroy,
             12 => EventKind::Existing,
             13 => EventKind::MmWalked,
+            14 => EventKind::Hazard,
             _ => return None,
         })
     }
@@ -110,6 +135,7 @@ impl EventKind {
             EventKind::MmDestroy => "mm_destroy",
             EventKind::Existing => "existing",
             EventKind::MmWalked => "mm_walked",
+            EventKind::Hazard => "hazard",
         }
     }
 }
@@ -283,6 +309,16 @@ pub struct KernelLayout {
     pub rb_left: FieldOffset,
     /// Insert discipline: `mm_struct.mmap_lock.owner` (the rwsem's owner word).
     pub mm_mmap_lock_owner: FieldOffset,
+    /// Rules: `task_struct.flags` (PF_MEMALLOC), the `__GFP_DIRECT_RECLAIM` bit value, and
+    /// the `gfp_flags` / `call_site` offsets in the kmem tracepoint records (from their
+    /// tracefs format files).
+    pub task_flags: FieldOffset,
+    pub gfp_direct_reclaim: u32,
+    pub tp_kmalloc_gfp: FieldOffset,
+    pub tp_kmalloc_call_site: FieldOffset,
+    pub tp_cache_alloc_gfp: FieldOffset,
+    pub tp_cache_alloc_call_site: FieldOffset,
+    pub tp_page_alloc_gfp: FieldOffset,
     /// Process id (tgid) of notifier-top itself, whose own activity is never traced.
     pub self_tgid: u32,
 }
@@ -314,6 +350,13 @@ impl KernelLayout {
         rb_right: MISSING,
         rb_left: MISSING,
         mm_mmap_lock_owner: MISSING,
+        task_flags: MISSING,
+        gfp_direct_reclaim: 0,
+        tp_kmalloc_gfp: MISSING,
+        tp_kmalloc_call_site: MISSING,
+        tp_cache_alloc_gfp: MISSING,
+        tp_cache_alloc_call_site: MISSING,
+        tp_page_alloc_gfp: MISSING,
         self_tgid: 0,
     };
 }
@@ -325,6 +368,10 @@ pub const WALK_MAX_INTERVALS: u32 = 1 << 16;
 /// `__mmu_notifier_subscriptions_destroy` leaves in `mm->notifier_subscriptions`.
 pub const LIST_POISON1: u64 = 0xdead_0000_0000_0100;
 
+/// `PF_MEMALLOC` (include/linux/sched.h): the task is in a no-reclaim scope
+/// (`memalloc_noreclaim_save`), so its allocations cannot recurse into reclaim.
+pub const PF_MEMALLOC: u32 = 0x0000_0800;
+
 /// `MMU_NOTIFIER_RANGE_BLOCKABLE` (include/linux/mmu_notifier.h).
 pub const MMU_NOTIFIER_RANGE_BLOCKABLE: u32 = 1;
 
@@ -333,7 +380,7 @@ pub mod names {
     pub const EVENTS: &str = "EVENTS";
     pub const DROPS: &str = "DROPS";
     pub const LAYOUT: &str = "LAYOUT";
-    pub const CALLBACK_FNS: &str = "CALLBACK_FNS";
+    pub const STACKS: &str = "STACKS";
 }
 
 /// Ring buffer size in bytes (a power of two, multiple of the page size): room for ~87k
@@ -362,7 +409,7 @@ mod tests {
             assert_eq!(EventKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(EventKind::from_u8(0), None);
-        assert_eq!(EventKind::from_u8(14), None);
+        assert_eq!(EventKind::from_u8(15), None);
     }
 
     #[test]

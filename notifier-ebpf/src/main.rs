@@ -18,6 +18,7 @@ mod invalidate;
 mod lifecycle;
 mod read_side;
 mod remove;
+mod rules;
 
 #[cfg(not(test))]
 #[panic_handler]

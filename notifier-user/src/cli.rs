@@ -89,6 +89,9 @@ pub struct ProbesArgs {
     /// Attach mode to try instead of the automatic choice.
     #[arg(long, value_enum)]
     pub attach: Option<Mode>,
+    /// Also try the hazard-rule hooks (allocations, locks, scheduler, teardown).
+    #[arg(long)]
+    pub rules: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

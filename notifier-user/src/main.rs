@@ -48,7 +48,7 @@ fn probes(args: ProbesArgs) -> Result<ExitCode> {
     let btf = layout::open_vmlinux(std::path::Path::new(layout::VMLINUX_BTF))?;
     let layout = layout::resolve(&btf)?;
     let syms = KernelSymbols::load()?;
-    let probes = Probes::attach(&layout, args.attach, &syms)?;
+    let probes = Probes::attach(&layout, args.attach, &syms, args.rules)?;
     print_status(&probes.status, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -66,7 +66,7 @@ fn print_status(status: &[HookStatus], json: bool) -> Result<()> {
 }
 
 async fn trace(args: TraceArgs) -> Result<ExitCode> {
-    let mut session = LiveSession::start(args.capture.attach)?;
+    let mut session = LiveSession::start(args.capture.attach, false)?;
     let end = session
         .run(
             args.capture.duration,

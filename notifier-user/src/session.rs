@@ -41,14 +41,14 @@ pub struct SessionEnd {
 }
 
 impl LiveSession {
-    pub fn start(attach: Option<Mode>) -> Result<Self> {
+    pub fn start(attach: Option<Mode>, rules: bool) -> Result<Self> {
         preflight::require_privileges()?;
         preflight::raise_memlock();
         let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
         let layout = layout::resolve(&btf).context("resolving the kernel layout from BTF")?;
         debug!("kernel layout: {layout:?}");
         let syms = KernelSymbols::load()?;
-        let mut probes = Probes::attach(&layout, attach, &syms)?;
+        let mut probes = Probes::attach(&layout, attach, &syms, rules)?;
         let source = LiveSource::new(&mut probes)?;
         // Live hooks are armed: whatever the walk misses, they report.
         probes

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    programs::{FEntry, FExit, KProbe, Program, ProgramError},
+    programs::{BtfTracePoint, FEntry, FExit, KProbe, Program, ProgramError, TracePoint},
 };
 use log::{debug, info, warn};
-use notifier_common::{KernelLayout, names};
+use notifier_common::{KernelLayout, MISSING, names};
 
 use super::plan::{
     Attachment, CALLBACK_ENTRY, CALLBACK_RETURN, FAMILIES, Family, HookStatus, Kind, Mode,
+    RULE_FAMILIES,
 };
 use crate::symbols::{KNOWN_CALLBACKS, KernelSymbols, Symbol};
 
@@ -33,6 +34,7 @@ impl Probes {
         layout: &KernelLayout,
         forced: Option<Mode>,
         syms: &KernelSymbols,
+        rules: bool,
     ) -> Result<Probes> {
         let mut ebpf = EbpfLoader::new()
             .override_global(names::LAYOUT, layout, true)
@@ -60,6 +62,27 @@ impl Probes {
         }
         for s in status.iter().filter(|s| s.mode == "missing") {
             warn!("hook {} unavailable: {}", s.hook, s.detail);
+        }
+        if rules {
+            for family in RULE_FAMILIES {
+                let missing_input = match family.name {
+                    "rule_alloc" if layout.tp_kmalloc_gfp == MISSING => super::tracefs::root()
+                        .err()
+                        .map(|e| format!("{e:#}"))
+                        .or(Some(
+                            "kmem tracepoint formats have no gfp_flags field".into(),
+                        )),
+                    _ => None,
+                };
+                status.push(match missing_input {
+                    Some(detail) => HookStatus {
+                        hook: family.name.into(),
+                        mode: "missing".into(),
+                        detail,
+                    },
+                    None => attach_family(&mut ebpf, btf.as_ref(), family, forced),
+                });
+            }
         }
         let mut callbacks = Callbacks::default();
         let cb_status = callbacks.prepare(&mut ebpf, forced);
@@ -160,6 +183,8 @@ fn attach_all(
 }
 
 enum Link {
+    TracePoint(aya::programs::trace_point::TracePointLinkId),
+    BtfTracePoint(aya::programs::tp_btf::BtfTracePointLinkId),
     FEntry(aya::programs::fentry::FEntryLinkId),
     FExit(aya::programs::fexit::FExitLinkId),
     KProbe(aya::programs::kprobe::KProbeLinkId),
@@ -168,6 +193,8 @@ enum Link {
 impl Link {
     fn detach(self, program: &mut Program) -> Result<(), ProgramError> {
         match self {
+            Link::TracePoint(id) => as_mut::<TracePoint>(program)?.detach(id),
+            Link::BtfTracePoint(id) => as_mut::<BtfTracePoint>(program)?.detach(id),
             Link::FEntry(id) => as_mut::<FEntry>(program)?.detach(id),
             Link::FExit(id) => as_mut::<FExit>(program)?.detach(id),
             Link::KProbe(id) => as_mut::<KProbe>(program)?.detach(id),
@@ -206,6 +233,22 @@ fn attach_one(
                 }
                 Link::FExit(p.attach()?)
             }
+        }
+        Kind::TracePoint => {
+            let (category, name) = att.function.split_once(':').context("tracepoint name")?;
+            let p = as_mut::<TracePoint>(program)?;
+            if p.fd().is_err() {
+                p.load()?;
+            }
+            Link::TracePoint(p.attach(category, name)?)
+        }
+        Kind::BtfTracePoint => {
+            let btf = btf.map_err(|e| anyhow!("no kernel BTF for tp_btf: {e}"))?;
+            let p = as_mut::<BtfTracePoint>(program)?;
+            if p.fd().is_err() {
+                p.load(att.function, btf)?;
+            }
+            Link::BtfTracePoint(p.attach()?)
         }
         Kind::KProbe | Kind::KRetProbe => {
             let p = as_mut::<KProbe>(program)?;

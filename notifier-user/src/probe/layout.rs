@@ -76,8 +76,23 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
                 owner => lock + owner,
             },
         },
+        task_flags: task.member(btf, "flags")?,
+        // Bit 10 on every kernel since 4.4 (a macro before 6.10, an enum bit after: neither
+        // is reachable by name in BTF). The fixture's allocation switch proves it per kernel.
+        gfp_direct_reclaim: 0x400,
+        tp_kmalloc_gfp: tracepoint_field("kmalloc", "gfp_flags"),
+        tp_kmalloc_call_site: tracepoint_field("kmalloc", "call_site"),
+        tp_cache_alloc_gfp: tracepoint_field("kmem_cache_alloc", "gfp_flags"),
+        tp_cache_alloc_call_site: tracepoint_field("kmem_cache_alloc", "call_site"),
+        tp_page_alloc_gfp: tracepoint_field("mm_page_alloc", "gfp_flags"),
         self_tgid: std::process::id(),
     })
+}
+
+/// A kmem tracepoint field offset; MISSING when tracefs is absent (only the allocation
+/// rule needs these, and it reports itself unavailable then).
+fn tracepoint_field(name: &str, field: &str) -> FieldOffset {
+    super::tracefs::field_offset("kmem", name, field).unwrap_or(MISSING)
 }
 
 /// Whether the start-up walk of existing intervals can run on this kernel, and if not why.

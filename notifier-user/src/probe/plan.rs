@@ -37,6 +37,10 @@ pub enum Kind {
     FExit,
     KProbe,
     KRetProbe,
+    /// Classic tracepoint; `function` is `category:name`.
+    TracePoint,
+    /// BTF-enabled raw tracepoint; `function` is the tracepoint name.
+    BtfTracePoint,
 }
 
 /// One program attached to one kernel function.
@@ -160,6 +164,70 @@ pub const FAMILIES: &[Family] = &[
             at("release_kprobe", KProbe, RELEASE),
             at("destroy_kprobe", KProbe, DESTROY),
         ],
+    },
+];
+
+/// Hooks only the hazard rules need. They sit on hot paths (every allocation, every mutex
+/// and rwsem operation, every context switch), so they are attached only when rules run;
+/// each filters in the kernel on "inside a callback / holding a callback's lock".
+pub const RULE_FAMILIES: &[Family] = &[
+    Family {
+        name: "rule_alloc",
+        purpose: "reclaim-capable allocations (kmem tracepoints)",
+        fentry: &[
+            at("rule_kmalloc", TracePoint, "kmem:kmalloc"),
+            at("rule_cache_alloc", TracePoint, "kmem:kmem_cache_alloc"),
+            at("rule_page_alloc", TracePoint, "kmem:mm_page_alloc"),
+        ],
+        kprobe: &[
+            at("rule_kmalloc", TracePoint, "kmem:kmalloc"),
+            at("rule_cache_alloc", TracePoint, "kmem:kmem_cache_alloc"),
+            at("rule_page_alloc", TracePoint, "kmem:mm_page_alloc"),
+        ],
+    },
+    Family {
+        name: "rule_locks",
+        purpose: "sleeping locks taken in callbacks and held elsewhere (mutex, rwsem)",
+        fentry: &[
+            at("rule_mutex_lock", FEntry, "mutex_lock"),
+            at(
+                "rule_mutex_lock_interruptible",
+                FEntry,
+                "mutex_lock_interruptible",
+            ),
+            at("rule_mutex_lock_killable", FEntry, "mutex_lock_killable"),
+            at("rule_down_read", FEntry, "down_read"),
+            at("rule_down_write", FEntry, "down_write"),
+            at("rule_down_read_killable", FEntry, "down_read_killable"),
+            at("rule_down_write_killable", FEntry, "down_write_killable"),
+            at("rule_mutex_unlock", FEntry, "mutex_unlock"),
+            at("rule_up_read", FEntry, "up_read"),
+            at("rule_up_write", FEntry, "up_write"),
+        ],
+        kprobe: &[
+            at("rule_lock_kprobe", KProbe, "mutex_lock"),
+            at("rule_lock_kprobe", KProbe, "mutex_lock_interruptible"),
+            at("rule_lock_kprobe", KProbe, "mutex_lock_killable"),
+            at("rule_lock_kprobe", KProbe, "down_read"),
+            at("rule_lock_kprobe", KProbe, "down_write"),
+            at("rule_lock_kprobe", KProbe, "down_read_killable"),
+            at("rule_lock_kprobe", KProbe, "down_write_killable"),
+            at("rule_unlock_kprobe", KProbe, "mutex_unlock"),
+            at("rule_unlock_kprobe", KProbe, "up_read"),
+            at("rule_unlock_kprobe", KProbe, "up_write"),
+        ],
+    },
+    Family {
+        name: "rule_sleep",
+        purpose: "voluntary context switches inside non-blockable callbacks (sched_switch)",
+        fentry: &[at("rule_sched_switch", BtfTracePoint, "sched_switch")],
+        kprobe: &[at("rule_sched_switch", BtfTracePoint, "sched_switch")],
+    },
+    Family {
+        name: "rule_teardown",
+        purpose: "exit_mmap inside a callback",
+        fentry: &[at("rule_exit_mmap", FEntry, "exit_mmap")],
+        kprobe: &[at("rule_exit_mmap_kprobe", KProbe, "exit_mmap")],
     },
 ];
 
