@@ -23,7 +23,8 @@ pub enum EventKind {
     /// invalidation drained `deferred_list`). `sub`, `mm`, `start`, `last`.
     DeferredInsertApplied = 2,
     /// `mmu_interval_notifier_remove` entered. `sub`, `mm`, `start`, `last`; callbacks can
-    /// still arrive until [`EventKind::RemoveEnd`].
+    /// still arrive until [`EventKind::RemoveEnd`]. Flags [`flags::IN_CALLBACK`],
+    /// [`flags::IN_RANGE`]; `aux` = a lock callbacks take that the caller holds (rules only).
     RemoveBegin = 3,
     /// `mmu_interval_notifier_remove` returned: the interval is gone. `dur_ns` = time spent
     /// in remove, which includes waiting for an in-flight invalidation.
@@ -38,8 +39,9 @@ pub enum EventKind {
     /// of the range, `event`, [`flags::BLOCKABLE`], `aux` = cur_seq, `func`, `ret` = the
     /// callback's bool, `dur_ns`. [`flags::TWO_PASS`] marks a 7.x `invalidate_start`.
     Callback = 7,
-    /// `mmu_interval_read_begin` returned. `sub`, `mm`, `seq` = returned sequence, `dur_ns` =
-    /// time blocked waiting for an invalidation of this interval to finish.
+    /// `mmu_interval_read_begin` returned. `sub`, `mm`, `start`, `last`, `seq` = returned
+    /// sequence, `dur_ns` = time blocked waiting for an invalidation of this interval to
+    /// finish. Flags and `aux` as [`EventKind::RemoveBegin`].
     ReadBegin = 8,
     /// `__mmu_notifier_register` returned for `mm`; `sub` is the hlist subscription or 0
     /// (interval-tree mode).

@@ -10,7 +10,7 @@ use notifier_common::{MISSING, flags, mmap_lock};
 use crate::{
     emit::task_key,
     kernel::{layout, read},
-    maps::CALLBACK_ENTRY,
+    maps::{CALLBACK_ENTRY, HELD},
 };
 
 /// Tasks between a successful range start and its end: value = the mm.
@@ -30,6 +30,18 @@ pub fn task_flags(mm: u64) -> u8 {
         f |= flags::IN_RANGE;
     }
     f
+}
+
+/// A lock learned from callbacks that the current task holds (0 if none, or if the lock
+/// hooks are not attached): held across read_begin or remove, it closes a wait cycle with
+/// the callback that needs it.
+#[inline(always)]
+pub fn held_callback_lock() -> u64 {
+    // SAFETY: value copied out.
+    let Some(held) = (unsafe { HELD.get(&task_key()) }).copied() else {
+        return 0;
+    };
+    held.locks.into_iter().find(|&l| l != 0).unwrap_or(0)
 }
 
 /// Whether the current task holds `mm->mmap_lock` for write: the rwsem owner word holds the

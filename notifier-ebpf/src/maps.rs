@@ -44,3 +44,15 @@ pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0)
 /// this map are ours, and finding one there means the deferred insert was just applied.
 #[map]
 pub static DEFERRED: HashMap<u64, u64> = HashMap::with_max_entries(65536, 0);
+
+/// Per task, the locks learned from callbacks that it holds right now (outside callbacks),
+/// maintained by the rules' lock hooks. Four slots: the chains in question nest one or two
+/// driver locks deep.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Held {
+    pub locks: [u64; 4],
+}
+
+#[map]
+pub static HELD: HashMap<u64, Held> = HashMap::with_max_entries(TASKS, 0);

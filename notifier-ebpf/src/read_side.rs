@@ -8,7 +8,7 @@ use aya_ebpf::{
 use notifier_common::EventKind;
 
 use crate::{
-    context::task_flags,
+    context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
     kernel::{layout, read},
     maps::{Entry, READ_ENTRY},
@@ -44,13 +44,13 @@ fn on_entry(sub: u64) {
     if is_self() {
         return;
     }
-    // Where read_begin is called from is only known at entry; it travels in arg1.
+    // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
     let mm: u64 = read(sub, layout().sub_mm).unwrap_or(0);
     let entry = Entry {
         ts: now(),
         arg0: sub,
         arg1: task_flags(mm) as u64,
-        arg2: 0,
+        arg2: held_callback_lock(),
     };
     let _ = READ_ENTRY.insert(&task_key(), &entry, 0);
 }
@@ -76,5 +76,6 @@ fn on_return(seq: u64) {
         e.seq = seq;
         e.dur_ns = dur;
         e.flags = entry.arg1 as u8;
+        e.aux = entry.arg2;
     });
 }

@@ -8,7 +8,7 @@ use aya_ebpf::{
 use notifier_common::{EventKind, flags};
 
 use crate::{
-    context::task_flags,
+    context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
     kernel::{layout, notifier},
     maps::{DEFERRED, Entry, REMOVE_ENTRY},
@@ -60,9 +60,11 @@ fn on_entry(sub: u64) {
         0,
     );
     let where_from = task_flags(mm);
+    let lock = held_callback_lock();
     emit(EventKind::RemoveBegin, |e| {
         e.sub = sub;
         e.flags = where_from;
+        e.aux = lock;
         match &n {
             Ok(n) => {
                 e.mm = n.mm;

@@ -24,7 +24,7 @@ use notifier_common::{
 use crate::{
     emit::{emit, is_self, task_key},
     kernel::{layout, read},
-    maps::{CALLBACK_ENTRY, Entry},
+    maps::{CALLBACK_ENTRY, Entry, HELD},
 };
 
 /// Kernel stacks proving each hazard, referenced by id from the events.
@@ -34,17 +34,6 @@ static STACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
 /// Sleeping locks seen taken inside callbacks: lock address → the callback's notifier.
 #[map]
 static CALLBACK_LOCKS: HashMap<u64, u64> = HashMap::with_max_entries(4096, 0);
-
-/// Per task, the callback locks it holds right now (outside callbacks). Four slots: the
-/// chains in question nest one or two driver locks deep.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Held {
-    locks: [u64; 4],
-}
-
-#[map]
-static HELD: HashMap<u64, Held> = HashMap::with_max_entries(16384, 0);
 
 fn stack_id<C: StackIdContext>(ctx: &C) -> u64 {
     ctx.get_stackid(&STACKS, 0)
