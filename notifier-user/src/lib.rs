@@ -4,6 +4,7 @@
 //! → `export` / `record` (outputs). `symbols` names kernel addresses for all of them.
 
 pub mod probe;
+pub mod rules;
 pub mod session;
 pub mod source;
 pub mod symbols;

@@ -1,0 +1,214 @@
+//! Hazard rules over the event stream: each rule is a small type that looks at one event
+//! (plus what it remembers) and reports hits; the engine deduplicates hits into findings.
+//!
+//! Rules see only events, never the kernel: the kernel-side filtering and context capture
+//! (inside a callback? holding a callback's lock? mmap_lock held?) happen in the probes, so
+//! a recording replays to exactly the same findings.
+
+mod catalog;
+mod checks;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use notifier_common::{Event, EventKind, NO_STACK};
+use serde::Serialize;
+
+pub use catalog::{RULES, RuleId, RuleInfo, Severity, info};
+pub use checks::Thresholds;
+
+/// One occurrence of a hazard.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub rule: RuleId,
+    /// The notifier involved (0 if none).
+    pub sub: u64,
+    /// Kernel stack id (`NO_STACK` if none).
+    pub stack: u64,
+    pub detail: String,
+    /// The process to blame when it is not the task of the current event (rules reporting
+    /// from `tick`).
+    pub process: Option<(u32, String)>,
+}
+
+/// What the rules remember about a notifier: its interval and owner.
+#[derive(Clone, Copy, Debug)]
+pub struct Known {
+    pub mm: u64,
+    pub start: u64,
+    pub last: u64,
+    pub owner: u64,
+}
+
+/// Notifiers seen so far (from inserts and the start-up walk), shared by all rules.
+#[derive(Default)]
+pub struct Seen {
+    pub subs: HashMap<u64, Known>,
+    /// Live notifiers per mm.
+    pub per_mm: HashMap<u64, u32>,
+}
+
+impl Seen {
+    fn add(&mut self, sub: u64, known: Known) {
+        if let Some(old) = self.subs.insert(sub, known) {
+            self.drop_mm(old.mm);
+        }
+        *self.per_mm.entry(known.mm).or_default() += 1;
+    }
+
+    fn remove(&mut self, sub: u64) {
+        if let Some(old) = self.subs.remove(&sub) {
+            self.drop_mm(old.mm);
+        }
+    }
+
+    fn drop_mm(&mut self, mm: u64) {
+        if let Some(n) = self.per_mm.get_mut(&mm) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_mm.remove(&mm);
+            }
+        }
+    }
+}
+
+pub trait Rule {
+    fn id(&self) -> RuleId;
+    fn observe(&mut self, ev: &Event, seen: &Seen, out: &mut Vec<Hit>);
+    /// Called with the stream's clock; rules about absence (something did not happen in
+    /// time) report here. `final_tick` is the end of the stream.
+    fn tick(&mut self, _now_ns: u64, _final_tick: bool, _seen: &Seen, _out: &mut Vec<Hit>) {}
+}
+
+/// A deduplicated finding: same rule, process, owner and stack.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub tgid: u32,
+    pub comm: String,
+    pub mm: u64,
+    /// Callback function address of the interval's driver (0 if unknown).
+    pub owner: u64,
+    /// The interval (start, last inclusive) when the hazard concerns one.
+    pub interval: Option<(u64, u64)>,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub count: u64,
+    /// Kernel stack ids proving it (resolved to frames by whoever holds the stack table).
+    pub stacks: Vec<u64>,
+    pub detail: String,
+}
+
+type Key = (RuleId, u32, u64, u64);
+
+pub struct Engine {
+    rules: Vec<Box<dyn Rule>>,
+    seen: Seen,
+    findings: BTreeMap<Key, Finding>,
+    hits: Vec<Hit>,
+    last_ts: u64,
+}
+
+impl Engine {
+    /// An engine running `enabled` rules (all when `None`).
+    pub fn new(enabled: Option<&HashSet<RuleId>>, thresholds: Thresholds) -> Engine {
+        let rules = checks::all(thresholds)
+            .into_iter()
+            .filter(|r| enabled.is_none_or(|set| set.contains(&r.id())))
+            .collect();
+        Engine {
+            rules,
+            seen: Seen::default(),
+            findings: BTreeMap::new(),
+            hits: Vec::new(),
+            last_ts: 0,
+        }
+    }
+
+    pub fn observe(&mut self, ev: &Event) {
+        let Some(kind) = ev.kind() else { return };
+        if matches!(kind, EventKind::Insert | EventKind::Existing) && ev.ret == 0 {
+            let known = Known {
+                mm: ev.mm,
+                start: ev.start,
+                last: ev.last,
+                owner: ev.func,
+            };
+            self.seen.add(ev.sub, known);
+        }
+        for rule in &mut self.rules {
+            rule.observe(ev, &self.seen, &mut self.hits);
+        }
+        self.record(ev.ts_ns, ev.tgid(), ev.comm_str(), ev.mm);
+        if kind == EventKind::RemoveEnd {
+            self.seen.remove(ev.sub);
+        }
+        if ev.ts_ns > self.last_ts {
+            self.last_ts = ev.ts_ns;
+            for rule in &mut self.rules {
+                rule.tick(ev.ts_ns, false, &self.seen, &mut self.hits);
+            }
+            self.record(ev.ts_ns, 0, "", 0);
+        }
+    }
+
+    /// End of stream: rules about absence report what is still pending.
+    pub fn finish(&mut self) {
+        for rule in &mut self.rules {
+            rule.tick(self.last_ts, true, &self.seen, &mut self.hits);
+        }
+        self.record(self.last_ts, 0, "", 0);
+    }
+
+    fn record(&mut self, ts: u64, tgid: u32, comm: &str, mm: u64) {
+        for hit in self.hits.drain(..) {
+            let known = self.seen.subs.get(&hit.sub).copied();
+            let mm = known.map_or(mm, |k| k.mm);
+            let owner = known.map_or(0, |k| k.owner);
+            let (tgid, comm) = hit
+                .process
+                .clone()
+                .unwrap_or_else(|| (tgid, comm.to_owned()));
+            let key = (hit.rule, tgid, owner, hit.stack);
+            let rule = info(hit.rule);
+            let f = self.findings.entry(key).or_insert_with(|| Finding {
+                rule: hit.rule,
+                code: rule.code,
+                name: rule.name,
+                severity: rule.severity,
+                tgid,
+                comm,
+                mm,
+                owner,
+                interval: known.map(|k| (k.start, k.last)),
+                first_ns: ts,
+                last_ns: ts,
+                count: 0,
+                stacks: Vec::new(),
+                detail: hit.detail.clone(),
+            });
+            f.count += 1;
+            f.last_ns = ts;
+            if hit.stack != NO_STACK && !f.stacks.contains(&hit.stack) {
+                f.stacks.push(hit.stack);
+            }
+        }
+    }
+
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.findings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

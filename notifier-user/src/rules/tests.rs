@@ -1,0 +1,192 @@
+use notifier_common::{Event, EventKind, hazard};
+
+use super::*;
+
+fn ev(kind: EventKind, ts: u64, f: impl FnOnce(&mut Event)) -> Event {
+    let mut e = Event {
+        kind: kind as u8,
+        ts_ns: ts,
+        pid_tgid: (42 << 32) | 43,
+        mm: 0xaa,
+        ..Default::default()
+    };
+    e.comm[..4].copy_from_slice(b"test");
+    f(&mut e);
+    e
+}
+
+fn insert(ts: u64, sub: u64) -> Event {
+    ev(EventKind::Insert, ts, |e| {
+        e.sub = sub;
+        e.start = 0x1000;
+        e.last = 0x1fff;
+        e.func = 0xf00;
+        e.mmap_lock = mmap_lock::NOT_WRITE_HELD;
+    })
+}
+
+fn run(events: &[Event]) -> Vec<Finding> {
+    let mut engine = Engine::new(None, Thresholds::default());
+    for e in events {
+        engine.observe(e);
+    }
+    engine.finish();
+    engine.findings().cloned().collect()
+}
+
+fn rules_of(f: &[Finding]) -> Vec<RuleId> {
+    f.iter().map(|f| f.rule).collect()
+}
+
+use notifier_common::{flags, mmap_lock};
+
+#[test]
+fn clean_stream_has_no_findings() {
+    let events = [
+        insert(1, 0x10),
+        ev(EventKind::RangeStart, 2, |e| e.flags = flags::BLOCKABLE),
+        ev(EventKind::Callback, 3, |e| {
+            e.sub = 0x10;
+            e.ret = 1;
+            e.flags = flags::BLOCKABLE;
+            e.dur_ns = 1000;
+        }),
+        ev(EventKind::ReadBegin, 4, |e| e.sub = 0x10),
+        ev(EventKind::RemoveBegin, 5, |e| e.sub = 0x10),
+        ev(EventKind::RemoveEnd, 6, |e| e.sub = 0x10),
+        ev(EventKind::MmRelease, 7, |_| {}),
+    ];
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn kernel_hazards_become_findings_with_owner_and_stack() {
+    let events = [
+        insert(1, 0x10),
+        ev(EventKind::Hazard, 2, |e| {
+            e.event = hazard::ALLOC_IN_CALLBACK;
+            e.sub = 0x10;
+            e.aux = 0xcc0;
+            e.seq = 7;
+        }),
+        ev(EventKind::Hazard, 3, |e| {
+            e.event = hazard::ALLOC_IN_CALLBACK;
+            e.sub = 0x10;
+            e.aux = 0xcc0;
+            e.seq = 7;
+        }),
+        // Learning a lock is not a finding on its own.
+        ev(EventKind::Hazard, 4, |e| e.event = hazard::CALLBACK_LOCK),
+    ];
+    let f = run(&events);
+    assert_eq!(rules_of(&f), vec![RuleId::AllocInCallback]);
+    assert_eq!(
+        f[0].count, 2,
+        "deduplicated by rule, process, owner and stack"
+    );
+    assert_eq!(f[0].owner, 0xf00);
+    assert_eq!(f[0].stacks, vec![7]);
+    assert_eq!(f[0].interval, Some((0x1000, 0x1fff)));
+    assert_eq!((f[0].tgid, f[0].comm.as_str()), (42, "test"));
+}
+
+#[test]
+fn return_contract() {
+    let blockable_false = ev(EventKind::Callback, 2, |e| {
+        e.sub = 0x10;
+        e.flags = flags::BLOCKABLE;
+        e.ret = 0;
+    });
+    let nonblock_false = ev(EventKind::Callback, 3, |e| {
+        e.sub = 0x10;
+        e.ret = 0;
+    });
+    assert_eq!(
+        rules_of(&run(&[insert(1, 0x10), blockable_false])),
+        vec![RuleId::ReturnContract]
+    );
+    assert!(
+        run(&[insert(1, 0x10), nonblock_false]).is_empty(),
+        "false is allowed when !blockable"
+    );
+}
+
+#[test]
+fn self_deadlock_contexts() {
+    for f in [flags::IN_CALLBACK, flags::IN_RANGE] {
+        let e = ev(EventKind::RemoveBegin, 2, |e| {
+            e.sub = 0x10;
+            e.flags = f;
+        });
+        assert_eq!(
+            rules_of(&run(&[insert(1, 0x10), e])),
+            vec![RuleId::SelfDeadlock]
+        );
+    }
+    let held = ev(EventKind::ReadBegin, 2, |e| {
+        e.sub = 0x10;
+        e.aux = 0xdead;
+    });
+    assert_eq!(
+        rules_of(&run(&[insert(1, 0x10), held])),
+        vec![RuleId::SelfDeadlock]
+    );
+}
+
+#[test]
+fn insert_discipline() {
+    let mut unlocked_but_held = insert(1, 0x10);
+    unlocked_but_held.mmap_lock = mmap_lock::WRITE_HELD;
+    let mut locked_but_not_held = insert(1, 0x11);
+    locked_but_not_held.flags = flags::LOCKED;
+    let mut dying = insert(1, 0x12);
+    dying.ret = -22;
+    let mut fine_locked = insert(1, 0x13);
+    fine_locked.flags = flags::LOCKED;
+    fine_locked.mmap_lock = mmap_lock::WRITE_HELD;
+    for bad in [unlocked_but_held, locked_but_not_held, dying] {
+        assert_eq!(rules_of(&run(&[bad])), vec![RuleId::InsertDiscipline]);
+    }
+    assert!(run(&[fine_locked]).is_empty());
+}
+
+#[test]
+fn slow_callbacks_and_read_begin_storms() {
+    let slow = ev(EventKind::Callback, 2, |e| {
+        e.sub = 0x10;
+        e.ret = 1;
+        e.dur_ns = 50_000_000;
+    });
+    assert_eq!(
+        rules_of(&run(&[insert(1, 0x10), slow])),
+        vec![RuleId::SlowCallback]
+    );
+    let mut storm = vec![insert(1, 0x10)];
+    storm.extend((0..1500).map(|i| ev(EventKind::ReadBegin, 10 + i * 100_000, |e| e.sub = 0x10)));
+    let f = run(&storm);
+    assert_eq!(rules_of(&f), vec![RuleId::ReadBeginStorm]);
+    assert_eq!(f[0].count, 1, "one report per window");
+}
+
+#[test]
+fn intervals_outliving_their_process() {
+    let release = ev(EventKind::MmRelease, 10, |_| {});
+    let later = ev(EventKind::RangeStart, 10 + 3_000_000_000, |e| e.mm = 0xbb);
+    let f = run(&[insert(1, 0x10), release, later]);
+    assert_eq!(rules_of(&f), vec![RuleId::OutlivesProcess]);
+    assert_eq!(f[0].tgid, 42);
+    // Removed promptly after exit: fine.
+    let removed = ev(EventKind::RemoveEnd, 20, |e| e.sub = 0x10);
+    assert!(run(&[insert(1, 0x10), release, removed, later]).is_empty());
+}
+
+#[test]
+fn disabled_rules_stay_silent() {
+    let only = [RuleId::SlowCallback].into_iter().collect();
+    let mut engine = Engine::new(Some(&only), Thresholds::default());
+    let mut bad = insert(1, 0x10);
+    bad.ret = -22;
+    engine.observe(&bad);
+    engine.finish();
+    assert!(engine.is_empty());
+}
