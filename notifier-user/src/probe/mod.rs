@@ -6,6 +6,7 @@ pub mod cost;
 pub mod layout;
 pub mod plan;
 pub mod preflight;
+pub mod stacks;
 pub mod tracefs;
 pub mod walk;
 

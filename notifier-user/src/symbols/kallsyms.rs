@@ -76,6 +76,26 @@ impl KernelSymbols {
         self.syms.get(i).filter(|s| s.addr == addr)
     }
 
+    /// The function containing `addr` and the offset into it (`func+0x1a [module]` in a
+    /// stack). Kernel text is dense with symbols, so nearest-below is right for return
+    /// addresses, unlike for ops pointers.
+    pub fn containing(&self, addr: u64) -> Option<(&Symbol, u64)> {
+        let i = self.syms.partition_point(|s| s.addr <= addr);
+        let s = self.syms.get(i.checked_sub(1)?)?;
+        Some((s, addr - s.addr))
+    }
+
+    /// `func+0xoff [module]`, or the raw address.
+    pub fn frame(&self, addr: u64) -> String {
+        match self.containing(addr) {
+            Some((s, off)) => match &s.module {
+                Some(m) => format!("{}+0x{off:x} [{m}]", s.name),
+                None => format!("{}+0x{off:x}", s.name),
+            },
+            None => format!("0x{addr:x}"),
+        }
+    }
+
     /// Whether `name` is defined more than once (static functions in different modules), in
     /// which case a kprobe must name the module too.
     pub fn is_ambiguous(&self, name: &str) -> bool {
@@ -118,6 +138,17 @@ ffffffffc0c03000 t nf_invalidate\t[other_mod]
             t.exact(0xffffffff812b0000).is_none(),
             "data symbols are not callbacks"
         );
+    }
+
+    #[test]
+    fn frames_name_the_containing_function() {
+        let t = KernelSymbols::parse(SAMPLE);
+        assert_eq!(
+            t.frame(0xffffffffc0a01010),
+            "rxe_ib_invalidate_range+0x10 [rdma_rxe]"
+        );
+        assert_eq!(t.frame(0xffffffff812a0004), "mmu_notifier_thing+0x4");
+        assert_eq!(t.frame(0x10), "0x10");
     }
 
     #[test]
