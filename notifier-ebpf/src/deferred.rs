@@ -1,11 +1,18 @@
-//! The kernel applying a deferred insert: the last `mn_itree_inv_end` of an invalidation
-//! drains `deferred_list` and calls the shared `interval_tree_insert` for each queued
-//! notifier. That function serves every interval tree in the kernel, so only nodes recorded
-//! in `DEFERRED` by the insert hook are reported.
+//! Deferred inserts becoming live.
+//!
+//! An insert made while an invalidation holds the tree frozen is queued on `deferred_list`
+//! and linked in by the last `mn_itree_inv_end`. The insert hook records such notifiers in
+//! `DEFERRED`; after every `mn_itree_inv_end` this sweep reports (and forgets) the ones
+//! whose rb node is no longer empty. `mn_itree_inv_end` is static but out of line on every
+//! kernel checked; the obvious alternative, the shared `interval_tree_insert`, lives in
+//! lib/ and is neither ftrace- nor kprobe-able on 7.x.
+
+use core::ffi::c_void;
 
 use aya_ebpf::{
-    macros::{fentry, kprobe},
-    programs::{FEntryContext, ProbeContext},
+    helpers::{bpf_for_each_map_elem, bpf_map_delete_elem},
+    macros::{fexit, kretprobe},
+    programs::{FExitContext, RetProbeContext},
 };
 use notifier_common::EventKind;
 
@@ -15,33 +22,54 @@ use crate::{
     maps::DEFERRED,
 };
 
-#[fentry(function = "interval_tree_insert")]
-pub fn tree_insert_fentry(ctx: FEntryContext) -> u32 {
-    on_tree_insert(ctx.arg(0));
+#[fexit(function = "mn_itree_inv_end")]
+pub fn inv_end_fexit(_ctx: FExitContext) -> u32 {
+    sweep();
     0
 }
 
-#[kprobe]
-pub fn tree_insert_kprobe(ctx: ProbeContext) -> u32 {
-    if let Some(node) = ctx.arg::<u64>(0) {
-        on_tree_insert(node);
-    }
+#[kretprobe]
+pub fn inv_end_kretprobe(_ctx: RetProbeContext) -> u32 {
+    sweep();
     0
 }
 
-fn on_tree_insert(node: u64) {
-    // SAFETY: value copied out before removal.
-    let Some(mm) = (unsafe { DEFERRED.get(&node) }).copied() else {
-        return;
+fn sweep() {
+    // SAFETY: DEFERRED is a map definition (repr(transparent) over bpf_map_def); the
+    // callback has the signature bpf_for_each_map_elem requires.
+    unsafe {
+        bpf_for_each_map_elem(
+            &raw const DEFERRED as *mut c_void,
+            check_one as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        )
     };
-    let _ = DEFERRED.remove(&node);
+}
+
+/// `long (*)(struct bpf_map *map, const void *key, void *value, void *ctx)`.
+extern "C" fn check_one(
+    map: *mut c_void,
+    key: *const u64,
+    value: *const u64,
+    _ctx: *mut c_void,
+) -> i64 {
+    // SAFETY: the kernel passes valid key and value pointers of this map's types.
+    let (sub, mm) = unsafe { (*key, *value) };
+    // Still an empty rb node (RB_CLEAR_NODE: parent == itself): still pending.
+    if read::<u64>(sub, 0).unwrap_or(sub) == sub {
+        return 0;
+    }
+    // SAFETY: deleting the element being visited is allowed for hash maps.
+    unsafe { bpf_map_delete_elem(map, key as *const c_void) };
     let l = layout();
-    let start: u64 = read(node, l.sub_start).unwrap_or(0);
-    let last: u64 = read(node, l.sub_last).unwrap_or(0);
+    let start: u64 = read(sub, l.sub_start).unwrap_or(0);
+    let last: u64 = read(sub, l.sub_last).unwrap_or(0);
     emit(EventKind::DeferredInsertApplied, |e| {
         e.mm = mm;
-        e.sub = node;
+        e.sub = sub;
         e.start = start;
         e.last = last;
     });
+    0
 }

@@ -116,9 +116,10 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
 ///
 /// A queued notifier keeps the empty rb node `RB_CLEAR_NODE` left in it (parent pointer ==
 /// the node itself; the rb node is at offset 0 of the notifier). The notifier is recorded in
-/// `DEFERRED` *before* looking, so that if another CPU's `inv_end` links it in between, the
-/// tree-insert hook reports the application (and we then see a linked node and report a
-/// plain live insert); no ordering loses it.
+/// `DEFERRED` *before* looking, so that if another CPU's `inv_end` links it in between,
+/// either the sweep after that `inv_end` reports the application (the mirror ignores an
+/// application it has no insert for, and this insert then reads as live) or this read sees
+/// a linked node and removes the entry; no ordering loses it.
 fn is_deferred(sub: u64, mm: u64) -> bool {
     let _ = DEFERRED.insert(&sub, &mm, 0);
     let parent: u64 = read(sub, 0).unwrap_or(0);

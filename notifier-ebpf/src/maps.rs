@@ -39,9 +39,8 @@ pub static CALLBACK_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS
 #[map]
 pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 
-/// Notifiers the kernel queued on `deferred_list`, value = their mm. The shared
-/// `interval_tree_insert` hook fires for every interval tree in the kernel; only nodes in
-/// this map are ours, and finding one there means the deferred insert was just applied.
+/// Notifiers the kernel queued on `deferred_list` (pending inserts), value = their mm;
+/// swept after every `mn_itree_inv_end`.
 #[map]
 pub static DEFERRED: HashMap<u64, u64> = HashMap::with_max_entries(65536, 0);
 

@@ -67,6 +67,7 @@ fn print_status(status: &[HookStatus], json: bool) -> Result<()> {
 
 async fn trace(args: TraceArgs) -> Result<ExitCode> {
     let mut session = LiveSession::start(args.capture.attach, false)?;
+    announce(&session);
     let end = session
         .run(
             args.capture.duration,
@@ -76,4 +77,19 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
         .await?;
     eprintln!("{} events, {} lost", end.events, end.dropped);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on stderr once every hook is armed: scripts wait for it before starting a
+/// workload, people see what they got.
+fn announce(session: &LiveSession) {
+    let modes: Vec<String> = session
+        .hook_status()
+        .iter()
+        .map(|s| format!("{}={}", s.hook, s.mode))
+        .collect();
+    eprintln!(
+        "notifier-top: ready on {} ({})",
+        session.kernel_release,
+        modes.join(" ")
+    );
 }

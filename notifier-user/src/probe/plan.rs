@@ -79,7 +79,7 @@ impl Family {
 
 const INSERT: &str = "mmu_interval_notifier_insert";
 const INSERT_LOCKED: &str = "mmu_interval_notifier_insert_locked";
-const TREE_INSERT: &str = "interval_tree_insert";
+const INV_END: &str = "mn_itree_inv_end";
 const REMOVE: &str = "mmu_interval_notifier_remove";
 const RANGE_START: &str = "__mmu_notifier_invalidate_range_start";
 const RANGE_END: &str = "__mmu_notifier_invalidate_range_end";
@@ -110,8 +110,8 @@ pub const FAMILIES: &[Family] = &[
     Family {
         name: "deferred",
         purpose: "deferred inserts linked in by the final inv_end",
-        fentry: &[at("tree_insert_fentry", FEntry, TREE_INSERT)],
-        kprobe: &[at("tree_insert_kprobe", KProbe, TREE_INSERT)],
+        fentry: &[at("inv_end_fexit", FExit, INV_END)],
+        kprobe: &[at("inv_end_kretprobe", KRetProbe, INV_END)],
     },
     Family {
         name: "remove",
