@@ -1,0 +1,27 @@
+#!/bin/sh
+# Runs inside the test VM: every scenario under tests/vm/scenarios, in name order, each in
+# its own shell with a time limit, printing one verdict line per scenario:
+#   NT-SCENARIO <name> <pass|fail|skip> <detail>
+# A scenario passes by exiting 0, is skipped by exiting 77 (first line of its output
+# says why), and fails otherwise. Usage: suite.sh <expected uname -r> [name filter]
+export NT_RELEASE="$1" NT_FILTER="$2"
+export NT_TOP="$NT_TARGET/release/notifier-top"
+export NT_FIXTURE="$NT_TARGET/fixtures/$NT_RELEASE/notifier_fixture.ko"
+cd "$NT_ROOT" || exit 1
+for s in tests/vm/scenarios/*.sh; do
+    name=$(basename "$s" .sh)
+    case "$name" in *"$NT_FILTER"*) ;; *) continue ;; esac
+    limit=$(sed -n 's/^# timeout: *//p' "$s"); limit=${limit:-120}
+    log="$VM_OUT/$name.log"
+    start=$(date +%s)
+    timeout -k 5 "$limit" sh "$s" > "$log" 2>&1
+    rc=$?
+    took=$(( $(date +%s) - start ))
+    case $rc in
+        0) echo "NT-SCENARIO $name pass ${took}s" ;;
+        77) echo "NT-SCENARIO $name skip $(head -n1 "$log")" ;;
+        124|137) echo "NT-SCENARIO $name fail timed out after ${limit}s"; tail -n 20 "$log" | sed 's/^/    /' ;;
+        *) echo "NT-SCENARIO $name fail exit $rc after ${took}s"; tail -n 20 "$log" | sed 's/^/    /' ;;
+    esac
+done
+exit 0

@@ -1,0 +1,45 @@
+//! Running external commands with errors that say what was run.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+
+/// Runs `cmd`, inheriting stdio; fails naming the command on a non-zero exit.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and returns its stdout; stderr is passed through.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd` quietly; on failure prints what it said, so successful steps stay terse.
+pub fn quiet(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        eprint!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bail!("{cmd:?} failed: {}", out.status);
+    }
+    Ok(())
+}
+
+/// Progress line for a step.
+pub fn step(what: &str) {
+    eprintln!("==> {what}");
+}

@@ -1,0 +1,215 @@
+//! Running a command as root in a QEMU guest booted on one of the matrix kernels, with the
+//! host root shared read-only and a writable output folder ($VM_OUT in the guest).
+
+use std::{
+    env, fs,
+    io::{BufRead as _, BufReader, Write as _},
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{initramfs, kernels, paths};
+
+pub struct Options {
+    pub kernel: String,
+    pub timeout: Duration,
+    /// Host folder the guest sees as $VM_OUT (default target/vm/<kernel>/out).
+    pub out: Option<PathBuf>,
+    /// Echo the guest command's output to stdout as it comes.
+    pub echo: bool,
+}
+
+pub struct Outcome {
+    /// The guest command's exit status.
+    pub status: i32,
+    /// What the command printed (console lines after the guest was ready).
+    pub output: String,
+    pub elapsed: Duration,
+    pub console_log: PathBuf,
+}
+
+const READY: &str = "nt-vm: kernel ";
+const VERDICT: &str = "NT-VM-EXIT ";
+
+pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
+    let k = kernels::prepare(&opts.kernel)?;
+    let initrd = initramfs::build(&k)?;
+    let vm_dir = paths::target_dir().join("vm").join(k.id);
+    let out = opts.out.clone().unwrap_or_else(|| vm_dir.join("out"));
+    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out.canonicalize()?;
+    fs::write(out.join(".command.sh"), command_script(argv, &k.id)?)?;
+    let console_log = vm_dir.join("console.log");
+    let mut log = fs::File::create(&console_log)?;
+
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(accel())
+        .args([
+            "-cpu", "max", "-smp", "2", "-m", "2G", "-nic", "none", "-display", "none",
+        ])
+        .args(["-no-reboot", "-serial", "stdio", "-monitor", "none"])
+        .arg("-kernel")
+        .arg(k.vmlinuz())
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 loglevel=3 panic=-1 ntmods={}",
+            k.modules_dir().display()
+        ))
+        .arg("-fsdev")
+        .arg("local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap")
+        .args(["-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot"])
+        .arg("-fsdev")
+        .arg(format!(
+            "local,id=vmout,path={},security_model=none,multidevs=remap",
+            out.display()
+        ))
+        .args(["-device", "virtio-9p-pci,fsdev=vmout,mount_tag=vmout"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = qemu
+        .spawn()
+        .context("starting qemu-system-x86_64 (run `cargo xtask setup`)")?;
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    {
+        let (done, timed_out, timeout) = (done.clone(), timed_out.clone(), opts.timeout);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            timed_out.store(true, Ordering::Relaxed);
+            // SAFETY: kill(2) of our own child, which we have not reaped yet.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        });
+    }
+    let stderr = child.stderr.take().context("qemu stderr")?;
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    });
+    let mut status = None;
+    let mut ready = false;
+    let mut output = String::new();
+    let stdout = child.stdout.take().context("qemu stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut buf = Vec::new();
+    while reader.read_until(b'\n', &mut buf)? > 0 {
+        let line = String::from_utf8_lossy(&buf).replace('\r', "");
+        buf.clear();
+        log.write_all(line.as_bytes())?;
+        let text = line.trim_end_matches('\n');
+        if let Some(code) = text.strip_prefix(VERDICT) {
+            status = code.trim().parse().ok();
+            continue;
+        }
+        if !ready || status.is_some() {
+            ready = text.starts_with(READY);
+            continue;
+        }
+        if opts.echo {
+            println!("{text}");
+        }
+        output.push_str(text);
+        output.push('\n');
+    }
+    let _ = child.wait();
+    done.store(true, Ordering::Relaxed);
+    let qemu_err = stderr.join().unwrap_or_default();
+    log.write_all(qemu_err.as_bytes())?;
+    if timed_out.load(Ordering::Relaxed) {
+        bail!(
+            "the guest did not finish within {:?} (kernel {}); full console: {}",
+            opts.timeout,
+            k.id,
+            console_log.display()
+        );
+    }
+    let Some(status) = status else {
+        bail!(
+            "the guest stopped without reporting an exit status (kernel {}): {}; full console: {}",
+            k.id,
+            qemu_err.lines().last().unwrap_or("no qemu error"),
+            console_log.display()
+        );
+    };
+    Ok(Outcome {
+        status,
+        output,
+        elapsed: start.elapsed(),
+        console_log,
+    })
+}
+
+/// Software emulation by default: the nested KVM on these machines cannot run stock kernels.
+/// NOTIFIER_TOP_VM_ACCEL=kvm opts in where KVM really works.
+fn accel() -> Vec<String> {
+    match env::var("NOTIFIER_TOP_VM_ACCEL").as_deref() {
+        Ok("kvm") => vec!["-accel".into(), "kvm".into()],
+        _ => vec!["-accel".into(), "tcg,thread=multi".into()],
+    }
+}
+
+/// The guest runs this: PATH with the project's tools, $VM_OUT, the caller's cwd, argv.
+fn command_script(argv: &[String], kernel: &str) -> Result<String> {
+    if argv.is_empty() {
+        bail!("no command given: cargo xtask vm --kernel K -- <command...>");
+    }
+    let root = paths::project_root();
+    let target = paths::target_dir();
+    let cwd = env::current_dir()?;
+    let path = [
+        root.join("vm/guest/bin"),
+        target.join("fixtures/bin"),
+        target.join("release"),
+        PathBuf::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    ]
+    .iter()
+    .map(|p| p.display().to_string())
+    .collect::<Vec<_>>()
+    .join(":");
+    let args: Vec<String> = argv.iter().map(|a| quote(a)).collect();
+    Ok(format!(
+        "export PATH={path}\nexport VM_OUT=/run/vm-out HOME=/root TERM=dumb LANG=C.UTF-8\n\
+         export NT_ROOT={root} NT_KERNEL={kernel} NT_TARGET={target}\ncd {cwd} || exit 126\n{}\n",
+        args.join(" "),
+        root = quote(&root.display().to_string()),
+        target = quote(&target.display().to_string()),
+        cwd = quote(&cwd.display().to_string()),
+    ))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_survive_the_shell() {
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        let script = command_script(&["echo".into(), "a b".into(), "$HOME".into()], "7.3").unwrap();
+        assert!(script.contains("'echo' 'a b' '$HOME'"));
+    }
+}
