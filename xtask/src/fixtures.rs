@@ -5,7 +5,7 @@ use std::{fs, path::PathBuf, process::Command};
 
 use anyhow::{Context as _, Result};
 
-use crate::{cmd, kernels::Kernel, paths};
+use crate::{cmd, kernels, kernels::Kernel, paths};
 
 /// target/fixtures/<release>/notifier_fixture.ko for `k`.
 pub fn module(k: &Kernel) -> Result<PathBuf> {
@@ -20,7 +20,15 @@ pub fn module(k: &Kernel) -> Result<PathBuf> {
             .arg("module")
             .arg(format!("KDIR={}", k.kdir().display()))
             .arg(format!("OUT={}", out.display()))
-            .arg(format!("CC={}", root.join("fixtures/kbuild-cc").display())),
+            .arg(format!("CC={}", root.join("fixtures/kbuild-cc").display()))
+            .arg(format!(
+                "NF_NO_OBJTOOL={}",
+                if kernels::spec(k.id)?.objtool_ok {
+                    ""
+                } else {
+                    "y"
+                }
+            )),
     )
     .with_context(|| format!("building the fixture module for kernel {}", k.id))?;
     Ok(out.join("notifier_fixture.ko"))

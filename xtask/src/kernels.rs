@@ -18,23 +18,29 @@ pub struct Spec {
     /// Suite whose `linux-image-amd64` meta package names the kernel.
     pub suite: &'static str,
     pub note: &'static str,
+    /// Whether the kernel's objtool accepts objects built by bookworm's gcc-12/binutils
+    /// (7.3's rejects their annotations: the fixture is then built without objtool).
+    pub objtool_ok: bool,
 }
 
 pub const MATRIX: &[Spec] = &[
     Spec {
         id: "6.1",
         suite: "bookworm",
-        note: "bookworm's own kernel; statics inlined, no module BTF checks",
+        note: "bookworm's own kernel",
+        objtool_ok: true,
     },
     Spec {
         id: "6.12",
         suite: "bookworm-backports",
         note: "built for bookworm: its kbuild runs here",
+        objtool_ok: true,
     },
     Spec {
         id: "7.3",
         suite: "trixie-backports",
         note: "generic flavour: rdma_rxe with ODP, two-pass ops",
+        objtool_ok: false,
     },
 ];
 
@@ -116,6 +122,8 @@ pub fn prepare(id: &str) -> Result<Kernel> {
             root: cache.join(release.trim()),
         };
         if k.vmlinuz().exists() && k.kdir().exists() {
+            relocate_headers(&k)?;
+            make_kbuild_runnable(&k, &cache)?;
             return Ok(k);
         }
     }
@@ -171,37 +179,56 @@ pub fn prepare(id: &str) -> Result<Kernel> {
             .arg(k.modprobe_root())
             .arg(&release),
     )?;
-    make_kbuild_runnable(&apt, &k, &cache)?;
+    relocate_headers(&k)?;
+    make_kbuild_runnable(&k, &cache)?;
     fs::write(&marker, &release)?;
     eprintln!("    kernel {} = {release}", spec.id);
     Ok(k)
 }
 
-/// trixie's kbuild host programs (fixdep, modpost, objtool, ...) need a newer glibc than
+/// The flavour headers' Makefile includes the common headers by absolute path
+/// (/usr/src/...); point it into the unpacked tree. Idempotent.
+fn relocate_headers(k: &Kernel) -> Result<()> {
+    let makefile = k.kdir().join("Makefile");
+    let text =
+        fs::read_to_string(&makefile).with_context(|| format!("reading {}", makefile.display()))?;
+    let here = format!("{}/usr/src/", k.root.display());
+    if text.contains(&here) {
+        return Ok(());
+    }
+    fs::write(&makefile, text.replace("/usr/src/", &here))?;
+    Ok(())
+}
+
+/// trixie's kbuild host programs (modpost, objtool, ...) need a newer glibc than
 /// bookworm's. Rather than rebuilding them, run each through trixie's own dynamic loader and
-/// libraries, unpacked beside the kernel: a shell wrapper replaces each ELF binary.
-fn make_kbuild_runnable(apt: &PrivateApt, k: &Kernel, cache: &Path) -> Result<()> {
-    let kbuild = k.root.join("usr/lib");
-    let Some(dir) = fs::read_dir(&kbuild)?
+/// libraries, unpacked beside the kernel: a shell wrapper replaces each such ELF binary.
+/// Idempotent: wrapped binaries are scripts and no longer match.
+fn make_kbuild_runnable(k: &Kernel, cache: &Path) -> Result<()> {
+    let lib = k.root.join("usr/lib");
+    let Some(dir) = fs::read_dir(&lib)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("linux-kbuild-"))
         })
     else {
-        bail!("no linux-kbuild-* tree under {}", kbuild.display());
+        bail!("no linux-kbuild-* tree under {}", lib.display());
     };
-    let fixdep = dir.join("scripts/basic/fixdep");
-    if Command::new(&fixdep)
-        .output()
-        .is_ok_and(|o| !String::from_utf8_lossy(&o.stderr).contains("GLIBC_"))
-    {
+    let host = host_glibc_minor()?;
+    let needy: Vec<PathBuf> = elf_files(&dir)?
+        .into_iter()
+        .filter(|f| !f.to_string_lossy().ends_with(REAL_SUFFIX) && needs_glibc_newer_than(f, host))
+        .collect();
+    if needy.is_empty() {
         return Ok(());
     }
     cmd::step(&format!(
-        "kernel {}: kbuild needs a newer glibc; wrapping it with trixie's",
-        k.id
+        "kernel {}: {} kbuild programs need a newer glibc; running them on trixie's",
+        k.id,
+        needy.len()
     ));
+    let apt = PrivateApt::new(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
     let libs = [
         "libc6",
         "libelf1t64",
@@ -221,8 +248,8 @@ fn make_kbuild_runnable(apt: &PrivateApt, k: &Kernel, cache: &Path) -> Result<()
         "{0}/usr/lib/x86_64-linux-gnu:{0}/lib/x86_64-linux-gnu",
         sysroot.display()
     );
-    for bin in elf_files(&dir)? {
-        let real = bin.with_extension("real");
+    for bin in needy {
+        let real = PathBuf::from(format!("{}{REAL_SUFFIX}", bin.display()));
         fs::rename(&bin, &real)?;
         let script = format!(
             "#!/bin/sh\nexec {} --library-path {libpath} {} \"$@\"\n",
@@ -232,14 +259,40 @@ fn make_kbuild_runnable(apt: &PrivateApt, k: &Kernel, cache: &Path) -> Result<()
         fs::write(&bin, script)?;
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))?;
     }
-    cmd::quiet(
-        Command::new(&fixdep)
-            .arg("/dev/null")
-            .arg("x")
-            .arg("y")
-            .stdout(std::process::Stdio::null()),
-    )
-    .context("the wrapped fixdep still does not run")
+    Ok(())
+}
+
+/// Suffix of a wrapped kbuild binary's original (Debian's names already contain dots, e.g.
+/// modpost.real-lsb-64).
+const REAL_SUFFIX: &str = ".nt-trixie-elf";
+
+/// The host's glibc minor version (2.N), from `ldd --version`.
+fn host_glibc_minor() -> Result<u32> {
+    let out = cmd::output(Command::new("ldd").arg("--version"))?;
+    out.lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.strip_prefix("2."))
+        .and_then(|m| m.parse().ok())
+        .context("cannot read the glibc version from ldd --version")
+}
+
+/// Whether an ELF file references a GLIBC_2.N symbol version with N > `minor`.
+fn needs_glibc_newer_than(file: &Path, minor: u32) -> bool {
+    let Ok(bytes) = fs::read(file) else {
+        return false;
+    };
+    bytes.windows(8).enumerate().any(|(i, w)| {
+        w == b"GLIBC_2." && {
+            let digits: String = bytes[i + 8..]
+                .iter()
+                .take(3)
+                .take_while(|b| b.is_ascii_digit())
+                .map(|&b| b as char)
+                .collect();
+            digits.parse::<u32>().is_ok_and(|n| n > minor)
+        }
+    })
 }
 
 fn elf_files(dir: &Path) -> Result<Vec<PathBuf>> {
