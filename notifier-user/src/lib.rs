@@ -3,6 +3,7 @@
 //! Data flows one way: `probe` (kernel hooks) → `source` (events) → `mirror` (the model)
 //! → `export` / `record` (outputs). `symbols` names kernel addresses for all of them.
 
+pub mod mirror;
 pub mod probe;
 pub mod rules;
 pub mod session;

@@ -1,0 +1,388 @@
+//! The model: a live, exact mirror of every mm's interval tree, built only from events.
+//!
+//! `Mirror::apply` is the only way in; views and exports read it. Intervals are keyed by
+//! notifier pointer while registered (the kernel cannot register one pointer twice), with a
+//! generation number so a reused address (stack notifiers, re-inserted structs) is a new
+//! interval, never a continuation of the old one.
+
+mod latency;
+
+use std::collections::{BTreeMap, HashMap};
+
+use notifier_common::{Event, EventKind, flags};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+pub use latency::{Latency, Sketch};
+
+/// A read_begin that took longer than this waited for an invalidation.
+pub const READ_BEGIN_WAIT_NS: u64 = 10_000;
+const EAGAIN: i32 = -11;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// In the kernel's interval tree.
+    Live,
+    /// Queued on `deferred_list` by an insert during an invalidation; not in the tree yet.
+    DeferredInsert,
+    /// `mmu_interval_notifier_remove` is running (it may wait for an invalidation).
+    Removing,
+}
+
+/// One registered interval.
+#[derive(Clone, Debug)]
+pub struct Interval {
+    pub start: u64,
+    /// Inclusive, as the kernel stores it.
+    pub last: u64,
+    /// The driver callback (`ops->invalidate`): the owner.
+    pub owner: u64,
+    pub generation: u32,
+    /// Process that inserted it (0 when found by the start-up walk without one).
+    pub tgid: u32,
+    pub state: State,
+    /// `mmu_notifier_event` of the last invalidation that hit it (u8::MAX: none).
+    pub last_event: u8,
+    pub invalidations: u32,
+    /// Invalidations by munmap (MMU_NOTIFY_UNMAP): each cut a hole the interval keeps.
+    pub unmaps: u32,
+    pub bytes_invalidated: u64,
+    pub callbacks: Sketch,
+    pub read_begins: u32,
+    pub read_begin_waits: u32,
+    pub read_begin_wait_max_ns: u32,
+}
+
+impl Interval {
+    pub fn size(&self) -> u64 {
+        self.last.wrapping_sub(self.start).wrapping_add(1)
+    }
+
+    fn overlap(&self, start: u64, last: u64) -> u64 {
+        let lo = self.start.max(start);
+        let hi = self.last.min(last);
+        if lo > hi { 0 } else { hi - lo + 1 }
+    }
+}
+
+/// One address space (one `struct mm_struct`).
+#[derive(Debug, Default)]
+pub struct Mm {
+    pub intervals: FxHashMap<u64, Interval>,
+    /// Processes seen using it: tgid → comm.
+    pub processes: BTreeMap<u32, String>,
+    /// exit_mmap ran: its processes are gone or going (intervals may remain).
+    pub released: bool,
+    /// Invalidations currently open (start returned, end not yet).
+    pub open_ranges: u32,
+    pub ranges: u64,
+    pub ranges_by_event: [u64; 8],
+    pub ranges_eagain: u64,
+    pub callbacks: Latency,
+    pub read_begin_waits: u64,
+    pub read_begin_wait: Latency,
+    pub inserts: u64,
+    pub removes: u64,
+    /// Invalidations seen per second, for rates: (second, count) of the last two seconds.
+    pub rate: Rate,
+}
+
+/// Counts per second, kept for the current and previous second of the event clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rate {
+    second: u64,
+    current: u64,
+    pub previous: u64,
+}
+
+impl Rate {
+    fn hit(&mut self, ts_ns: u64) {
+        let s = ts_ns / 1_000_000_000;
+        if s != self.second {
+            self.previous = if s == self.second + 1 {
+                self.current
+            } else {
+                0
+            };
+            self.second = s;
+            self.current = 0;
+        }
+        self.current += 1;
+    }
+}
+
+/// Per-owner (driver callback) aggregates.
+#[derive(Debug, Default)]
+pub struct Owner {
+    pub inserts: u64,
+    pub removes: u64,
+    pub invalidations: u64,
+    pub callbacks: Latency,
+    pub read_begin_waits: u64,
+}
+
+/// Stream-wide counters, including what does not add up.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counters {
+    pub events: u64,
+    pub by_kind: BTreeMap<&'static str, u64>,
+    pub insert_failures: u64,
+    /// Ring-buffer drops reported by the kernel.
+    pub lost: u64,
+    pub unknown_kind: u64,
+    /// An insert for a pointer still registered: a remove was missed.
+    pub insert_over_live: u64,
+    /// Removes and callbacks for intervals registered before the mirror knew of them.
+    pub remove_unknown: u64,
+    pub callback_unknown: u64,
+    /// Intervals still mirrored when their mm was destroyed (cannot happen in the kernel:
+    /// each interval pins the mm).
+    pub destroyed_with_intervals: u64,
+    /// Intervals reported by the start-up walk.
+    pub walked: u64,
+    pub hazards: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Mirror {
+    pub mms: FxHashMap<u64, Mm>,
+    pub owners: HashMap<u64, Owner>,
+    pub counters: Counters,
+    generation: u32,
+    /// Latest event timestamp (ns, CLOCK_MONOTONIC).
+    pub now_ns: u64,
+    pub first_ns: u64,
+}
+
+impl Mirror {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn apply(&mut self, ev: &Event) {
+        self.counters.events += 1;
+        if self.first_ns == 0 {
+            self.first_ns = ev.ts_ns;
+        }
+        self.now_ns = self.now_ns.max(ev.ts_ns);
+        let Some(kind) = ev.kind() else {
+            self.counters.unknown_kind += 1;
+            return;
+        };
+        *self.counters.by_kind.entry(kind.name()).or_default() += 1;
+        match kind {
+            EventKind::Insert => self.insert(ev, false),
+            EventKind::Existing => self.insert(ev, true),
+            EventKind::DeferredInsertApplied => {
+                if let Some(iv) = self
+                    .mms
+                    .get_mut(&ev.mm)
+                    .and_then(|m| m.intervals.get_mut(&ev.sub))
+                    && iv.state == State::DeferredInsert
+                {
+                    iv.state = State::Live;
+                }
+            }
+            EventKind::RemoveBegin => match self
+                .mms
+                .get_mut(&ev.mm)
+                .and_then(|m| m.intervals.get_mut(&ev.sub))
+            {
+                Some(iv) => iv.state = State::Removing,
+                None => self.counters.remove_unknown += 1,
+            },
+            EventKind::RemoveEnd => self.remove(ev),
+            EventKind::RangeStart => self.range_start(ev),
+            EventKind::RangeEnd => {
+                if let Some(m) = self.mms.get_mut(&ev.mm) {
+                    m.open_ranges = m.open_ranges.saturating_sub(1);
+                }
+            }
+            EventKind::Callback => self.callback(ev),
+            EventKind::ReadBegin => self.read_begin(ev),
+            EventKind::MmRegister => {
+                self.mm(ev);
+            }
+            EventKind::MmRelease => {
+                if let Some(m) = self.mms.get_mut(&ev.mm) {
+                    m.released = true;
+                }
+            }
+            EventKind::MmDestroy => {
+                if let Some(m) = self.mms.remove(&ev.mm) {
+                    self.counters.destroyed_with_intervals += m.intervals.len() as u64;
+                }
+            }
+            EventKind::MmWalked => {
+                self.mm(ev);
+            }
+            EventKind::Hazard => self.counters.hazards += 1,
+        }
+    }
+
+    fn mm(&mut self, ev: &Event) -> &mut Mm {
+        mm_entry(&mut self.mms, ev)
+    }
+
+    fn insert(&mut self, ev: &Event, walked: bool) {
+        if !walked && ev.ret != 0 {
+            self.counters.insert_failures += 1;
+            return;
+        }
+        let state = if ev.flags & flags::DEFERRED != 0 {
+            State::DeferredInsert
+        } else if ev.flags & flags::REMOVING != 0 {
+            State::Removing
+        } else {
+            State::Live
+        };
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let m = self.mm(ev);
+        if walked {
+            // The walk can report an interval the live hooks already delivered (an insert
+            // racing with the walk): same bounds means the same registration.
+            if let Some(iv) = m.intervals.get_mut(&ev.sub)
+                && iv.start == ev.start
+                && iv.last == ev.last
+            {
+                if state != State::Live {
+                    iv.state = state;
+                }
+                return;
+            }
+        } else {
+            m.inserts += 1;
+        }
+        let fresh = Interval {
+            start: ev.start,
+            last: ev.last,
+            owner: ev.func,
+            generation,
+            tgid: ev.tgid(),
+            state,
+            last_event: u8::MAX,
+            invalidations: 0,
+            unmaps: 0,
+            bytes_invalidated: 0,
+            callbacks: Sketch::default(),
+            read_begins: 0,
+            read_begin_waits: 0,
+            read_begin_wait_max_ns: 0,
+        };
+        let replaced = m.intervals.insert(ev.sub, fresh).is_some();
+        if replaced {
+            self.counters.insert_over_live += 1;
+        }
+        if walked {
+            self.counters.walked += 1;
+        } else {
+            self.owners.entry(ev.func).or_default().inserts += 1;
+        }
+    }
+
+    fn remove(&mut self, ev: &Event) {
+        let Some(m) = self.mms.get_mut(&ev.mm) else {
+            self.counters.remove_unknown += 1;
+            return;
+        };
+        match m.intervals.remove(&ev.sub) {
+            Some(iv) => {
+                m.removes += 1;
+                self.owners.entry(iv.owner).or_default().removes += 1;
+            }
+            None => self.counters.remove_unknown += 1,
+        }
+    }
+
+    fn range_start(&mut self, ev: &Event) {
+        let m = mm_entry(&mut self.mms, ev);
+        m.ranges += 1;
+        if let Some(n) = m.ranges_by_event.get_mut(ev.event as usize) {
+            *n += 1;
+        }
+        if ev.ret == EAGAIN {
+            m.ranges_eagain += 1;
+        } else {
+            m.open_ranges += 1;
+        }
+        m.rate.hit(ev.ts_ns);
+        let unmap = ev.event == 0;
+        let owners = &mut self.owners;
+        for iv in m.intervals.values_mut() {
+            if iv.state == State::DeferredInsert {
+                continue; // not in the tree: the kernel did not call it
+            }
+            let bytes = iv.overlap(ev.start, ev.last);
+            if bytes == 0 {
+                continue;
+            }
+            iv.invalidations = iv.invalidations.saturating_add(1);
+            iv.bytes_invalidated = iv.bytes_invalidated.saturating_add(bytes);
+            iv.last_event = ev.event;
+            if unmap {
+                iv.unmaps = iv.unmaps.saturating_add(1);
+            }
+            owners.entry(iv.owner).or_default().invalidations += 1;
+        }
+    }
+
+    fn callback(&mut self, ev: &Event) {
+        let m = self.mm(ev);
+        m.callbacks.record(ev.dur_ns);
+        match m.intervals.get_mut(&ev.sub) {
+            Some(iv) => {
+                iv.callbacks.record(ev.dur_ns);
+                let owner = iv.owner;
+                self.owners
+                    .entry(owner)
+                    .or_default()
+                    .callbacks
+                    .record(ev.dur_ns);
+            }
+            None => self.counters.callback_unknown += 1,
+        }
+    }
+
+    fn read_begin(&mut self, ev: &Event) {
+        let waited = ev.dur_ns > READ_BEGIN_WAIT_NS;
+        let m = self.mm(ev);
+        if waited {
+            m.read_begin_waits += 1;
+            m.read_begin_wait.record(ev.dur_ns);
+        }
+        if let Some(iv) = m.intervals.get_mut(&ev.sub) {
+            iv.read_begins = iv.read_begins.saturating_add(1);
+            if waited {
+                iv.read_begin_waits = iv.read_begin_waits.saturating_add(1);
+                iv.read_begin_wait_max_ns = iv
+                    .read_begin_wait_max_ns
+                    .max(ev.dur_ns.min(u32::MAX as u64) as u32);
+                let owner = iv.owner;
+                self.owners.entry(owner).or_default().read_begin_waits += 1;
+            }
+        }
+    }
+
+    /// Records the kernel's count of events lost to a full ring buffer.
+    pub fn set_lost(&mut self, lost: u64) {
+        self.counters.lost = lost;
+    }
+
+    pub fn live_intervals(&self) -> usize {
+        self.mms.values().map(|m| m.intervals.len()).sum()
+    }
+}
+
+/// The mm of `ev`, created on first sight, with the event's process recorded.
+fn mm_entry<'a>(mms: &'a mut FxHashMap<u64, Mm>, ev: &Event) -> &'a mut Mm {
+    let m = mms.entry(ev.mm).or_default();
+    if ev.tgid() != 0 && !m.processes.contains_key(&ev.tgid()) {
+        m.processes.insert(ev.tgid(), ev.comm_str().to_owned());
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests;

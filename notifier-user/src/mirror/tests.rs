@@ -1,0 +1,224 @@
+use notifier_common::{Event, EventKind, flags};
+use proptest::prelude::*;
+
+use super::*;
+
+fn ev(kind: EventKind, mm: u64, sub: u64, start: u64, last: u64) -> Event {
+    Event {
+        kind: kind as u8,
+        mm,
+        sub,
+        start,
+        last,
+        pid_tgid: 7 << 32 | 7,
+        ts_ns: 1,
+        ..Default::default()
+    }
+}
+
+fn insert(mm: u64, sub: u64, start: u64, last: u64, deferred: bool) -> Event {
+    let mut e = ev(EventKind::Insert, mm, sub, start, last);
+    e.func = 0xf00;
+    if deferred {
+        e.flags = flags::DEFERRED;
+    }
+    e
+}
+
+#[test]
+fn lifecycle_of_one_interval() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    m.apply(&ev(EventKind::RangeStart, 1, 99, 0x1800, 0x27ff));
+    let iv = &m.mms[&1].intervals[&10];
+    assert_eq!(iv.state, State::Live);
+    assert_eq!(
+        (iv.invalidations, iv.unmaps, iv.bytes_invalidated),
+        (1, 1, 0x800)
+    );
+    m.apply(&ev(EventKind::RemoveBegin, 1, 10, 0, 0));
+    assert_eq!(m.mms[&1].intervals[&10].state, State::Removing);
+    m.apply(&ev(EventKind::RemoveEnd, 1, 10, 0, 0));
+    assert_eq!(m.live_intervals(), 0);
+    assert_eq!(m.owners[&0xf00].inserts, 1);
+    assert_eq!(m.owners[&0xf00].removes, 1);
+}
+
+#[test]
+fn deferred_inserts_are_not_invalidated_until_applied() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, true));
+    m.apply(&ev(EventKind::RangeStart, 1, 99, 0, 0xffff));
+    assert_eq!(m.mms[&1].intervals[&10].state, State::DeferredInsert);
+    assert_eq!(m.mms[&1].intervals[&10].invalidations, 0);
+    m.apply(&ev(EventKind::DeferredInsertApplied, 1, 10, 0x1000, 0x1fff));
+    assert_eq!(m.mms[&1].intervals[&10].state, State::Live);
+    // An application for an interval the mirror does not hold is ignored.
+    m.apply(&ev(EventKind::DeferredInsertApplied, 1, 11, 0, 0));
+    assert_eq!(m.live_intervals(), 1);
+}
+
+#[test]
+fn reused_pointers_are_new_generations() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    let g1 = m.mms[&1].intervals[&10].generation;
+    m.apply(&ev(EventKind::RemoveEnd, 1, 10, 0, 0));
+    m.apply(&insert(1, 10, 0x5000, 0x5fff, false));
+    let iv = &m.mms[&1].intervals[&10];
+    assert_ne!(iv.generation, g1);
+    assert_eq!((iv.start, iv.invalidations), (0x5000, 0));
+    // A second insert without a remove replaces and is counted, never merged.
+    m.apply(&insert(1, 10, 0x9000, 0x9fff, false));
+    assert_eq!(m.counters.insert_over_live, 1);
+    assert_eq!(m.mms[&1].intervals[&10].start, 0x9000);
+}
+
+#[test]
+fn walk_and_live_insert_of_the_same_interval_do_not_duplicate() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    m.apply(&ev(EventKind::Existing, 1, 10, 0x1000, 0x1fff));
+    assert_eq!(m.counters.insert_over_live, 0);
+    assert_eq!(m.live_intervals(), 1);
+    assert_eq!(m.mms[&1].inserts, 1, "a walked interval is not an insert");
+}
+
+#[test]
+fn failed_inserts_register_nothing() {
+    let mut m = Mirror::new();
+    let mut e = insert(1, 10, 0x1000, 0x1fff, false);
+    e.ret = -22;
+    m.apply(&e);
+    assert_eq!((m.live_intervals(), m.counters.insert_failures), (0, 1));
+}
+
+#[test]
+fn callbacks_and_read_begin_statistics() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    let mut cb = ev(EventKind::Callback, 1, 10, 0, 0);
+    cb.dur_ns = 5_000;
+    m.apply(&cb);
+    let mut rb = ev(EventKind::ReadBegin, 1, 10, 0, 0);
+    rb.dur_ns = 2_000_000;
+    m.apply(&rb);
+    let iv = &m.mms[&1].intervals[&10];
+    assert_eq!(iv.callbacks.count, 1);
+    assert_eq!((iv.read_begins, iv.read_begin_waits), (1, 1));
+    assert_eq!(m.owners[&0xf00].callbacks.count(), 1);
+    m.apply(&ev(EventKind::Callback, 1, 77, 0, 0));
+    assert_eq!(m.counters.callback_unknown, 1);
+}
+
+#[test]
+fn process_exit_and_destroy() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    m.apply(&ev(EventKind::MmRelease, 1, 0, 0, 0));
+    assert!(m.mms[&1].released);
+    assert_eq!(m.mms[&1].processes.get(&7).map(String::as_str), Some(""));
+    m.apply(&ev(EventKind::MmDestroy, 1, 0, 0, 0));
+    assert_eq!(m.counters.destroyed_with_intervals, 1);
+    assert!(m.mms.is_empty());
+}
+
+/// The deliberately simple reference: a flat list, linear everything.
+#[derive(Default)]
+struct Reference {
+    live: Vec<(u64, u64, u64, u64, State, u32)>, // mm, sub, start, last, state, invalidations
+}
+
+impl Reference {
+    fn apply(&mut self, e: &Event) {
+        match e.kind().unwrap() {
+            EventKind::Insert => {
+                self.live.retain(|x| !(x.0 == e.mm && x.1 == e.sub));
+                let st = if e.flags & flags::DEFERRED != 0 {
+                    State::DeferredInsert
+                } else {
+                    State::Live
+                };
+                self.live.push((e.mm, e.sub, e.start, e.last, st, 0));
+            }
+            EventKind::DeferredInsertApplied => {
+                for x in &mut self.live {
+                    if x.0 == e.mm && x.1 == e.sub && x.4 == State::DeferredInsert {
+                        x.4 = State::Live;
+                    }
+                }
+            }
+            EventKind::RemoveBegin => {
+                for x in &mut self.live {
+                    if x.0 == e.mm && x.1 == e.sub {
+                        x.4 = State::Removing;
+                    }
+                }
+            }
+            EventKind::RemoveEnd => self.live.retain(|x| !(x.0 == e.mm && x.1 == e.sub)),
+            EventKind::RangeStart => {
+                for x in &mut self.live {
+                    if x.0 == e.mm
+                        && x.4 != State::DeferredInsert
+                        && x.2 <= e.last
+                        && e.start <= x.3
+                    {
+                        x.5 += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn op() -> impl Strategy<Value = Event> {
+    let mm = 1u64..3;
+    let sub = 1u64..6; // few pointers: plenty of reuse
+    let addr = (0u64..64).prop_map(|p| p * 0x1000);
+    prop_oneof![
+        (
+            mm.clone(),
+            sub.clone(),
+            addr.clone(),
+            1u64..8,
+            any::<bool>()
+        )
+            .prop_map(|(mm, s, a, pages, d)| insert(mm, s, a, a + pages * 0x1000 - 1, d)),
+        (mm.clone(), sub.clone()).prop_map(|(mm, s)| ev(
+            EventKind::DeferredInsertApplied,
+            mm,
+            s,
+            0,
+            0
+        )),
+        (mm.clone(), sub.clone()).prop_map(|(mm, s)| ev(EventKind::RemoveBegin, mm, s, 0, 0)),
+        (mm.clone(), sub).prop_map(|(mm, s)| ev(EventKind::RemoveEnd, mm, s, 0, 0)),
+        (mm, addr, 1u64..16).prop_map(|(mm, a, pages)| ev(
+            EventKind::RangeStart,
+            mm,
+            99,
+            a,
+            a + pages * 0x1000 - 1
+        )),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn mirror_matches_the_reference(ops in prop::collection::vec(op(), 0..200)) {
+        let mut m = Mirror::new();
+        let mut r = Reference::default();
+        for e in &ops {
+            m.apply(e);
+            r.apply(e);
+        }
+        let mut got: Vec<_> = m.mms.iter()
+            .flat_map(|(mm, s)| s.intervals.iter().map(move |(sub, iv)| (*mm, *sub, iv.start, iv.last, iv.state, iv.invalidations)))
+            .collect();
+        let mut want = r.live.clone();
+        got.sort_by_key(|x| (x.0, x.1));
+        want.sort_by_key(|x| (x.0, x.1));
+        prop_assert_eq!(got, want);
+    }
+}
