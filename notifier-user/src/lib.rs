@@ -3,8 +3,10 @@
 //! Data flows one way: `probe` (kernel hooks) → `source` (events) → `mirror` (the model)
 //! → `export` / `record` (outputs). `symbols` names kernel addresses for all of them.
 
+pub mod export;
 pub mod mirror;
 pub mod probe;
+pub mod record;
 pub mod rules;
 pub mod session;
 pub mod source;

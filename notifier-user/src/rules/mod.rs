@@ -88,8 +88,11 @@ pub struct Finding {
     pub severity: Severity,
     pub tgid: u32,
     pub comm: String,
+    /// Raw kernel pointers: exports show `mm_id`/`owner_name` instead.
+    #[serde(skip)]
     pub mm: u64,
     /// Callback function address of the interval's driver (0 if unknown).
+    #[serde(skip)]
     pub owner: u64,
     /// The interval (start, last inclusive) when the hazard concerns one.
     pub interval: Option<(u64, u64)>,
@@ -97,6 +100,7 @@ pub struct Finding {
     pub last_ns: u64,
     pub count: u64,
     /// Kernel stack ids proving it (resolved to frames by whoever holds the stack table).
+    #[serde(skip)]
     pub stacks: Vec<u64>,
     pub detail: String,
 }

@@ -1,0 +1,210 @@
+//! One event as a line: for people (`notifier-top trace`) or as JSON (`--json`).
+
+use std::fmt::Write as _;
+
+use notifier_common::{Event, EventKind, flags, hazard, mmu_event};
+use serde::Serialize;
+
+use super::pointers::Pointers;
+use crate::symbols::Symbol;
+
+/// Names the `flags` bits set on an event.
+pub fn flag_names(f: u8) -> Vec<&'static str> {
+    [
+        (flags::DEFERRED, "deferred"),
+        (flags::LOCKED, "locked"),
+        (flags::BLOCKABLE, "blockable"),
+        (flags::TWO_PASS, "two-pass"),
+        (flags::REMOVING, "removing"),
+        (flags::IN_CALLBACK, "in-callback"),
+        (flags::IN_RANGE, "in-range"),
+        (flags::PARTIAL, "partial"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| f & bit != 0)
+    .map(|(_, n)| n)
+    .collect()
+}
+
+pub fn event_name(e: u8) -> &'static str {
+    mmu_event::NAMES.get(e as usize).copied().unwrap_or("?")
+}
+
+fn hazard_name(code: u8) -> &'static str {
+    match code {
+        hazard::ALLOC_IN_CALLBACK => "alloc-in-callback",
+        hazard::ALLOC_UNDER_CALLBACK_LOCK => "alloc-under-callback-lock",
+        hazard::CALLBACK_LOCK => "callback-lock",
+        hazard::SLEEP_NONBLOCKABLE => "sleep-nonblockable",
+        hazard::TEARDOWN_IN_CALLBACK => "teardown-in-callback",
+        _ => "?",
+    }
+}
+
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    ts_ns: u64,
+    kind: &'static str,
+    tgid: u32,
+    tid: u32,
+    comm: &'a str,
+    mm: String,
+    sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'static str>,
+    flags: Vec<&'static str>,
+    ret: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hazard: Option<&'static str>,
+    seq: u64,
+    dur_ns: u64,
+}
+
+fn has_range(k: EventKind) -> bool {
+    !matches!(
+        k,
+        EventKind::RemoveEnd
+            | EventKind::MmRegister
+            | EventKind::MmRelease
+            | EventKind::MmDestroy
+            | EventKind::MmWalked
+            | EventKind::Hazard
+    )
+}
+
+fn has_event(k: EventKind) -> bool {
+    matches!(
+        k,
+        EventKind::RangeStart | EventKind::RangeEnd | EventKind::Callback
+    )
+}
+
+/// A JSON object for `ev`; `owner` names its callback when known.
+pub fn json(ev: &Event, owner: Option<&Symbol>, ptr: &Pointers) -> String {
+    let kind = ev.kind();
+    let k = kind.unwrap_or(EventKind::Hazard);
+    let j = JsonEvent {
+        ts_ns: ev.ts_ns,
+        kind: kind.map_or("unknown", EventKind::name),
+        tgid: ev.tgid(),
+        tid: ev.tid(),
+        comm: ev.comm_str(),
+        mm: ptr.show(ev.mm),
+        sub: ptr.show(ev.sub),
+        start: has_range(k).then(|| format!("0x{:x}", ev.start)),
+        last: has_range(k).then(|| format!("0x{:x}", ev.last)),
+        event: has_event(k).then(|| event_name(ev.event)),
+        flags: flag_names(ev.flags),
+        ret: ev.ret,
+        owner: owner.map(Symbol::display),
+        hazard: (k == EventKind::Hazard).then(|| hazard_name(ev.event)),
+        seq: ev.seq,
+        dur_ns: ev.dur_ns,
+    };
+    serde_json::to_string(&j).expect("plain data serializes")
+}
+
+/// `   12.345678 comm/tgid:tid kind  0x…-0x… (size) owner flags ret dur`
+pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
+    let mut s = String::new();
+    let kind = ev.kind();
+    let k = kind.unwrap_or(EventKind::Hazard);
+    let _ = write!(
+        s,
+        "{:>12.6} {:<16} {:>7}:{:<7} {:<24}",
+        ev.ts_ns.saturating_sub(t0_ns) as f64 / 1e9,
+        ev.comm_str(),
+        ev.tgid(),
+        ev.tid(),
+        kind.map_or("unknown", EventKind::name)
+    );
+    if has_range(k) {
+        let size = ev.last.wrapping_sub(ev.start).wrapping_add(1);
+        let _ = write!(
+            s,
+            " 0x{:x}-0x{:x} ({})",
+            ev.start,
+            ev.last,
+            human_size(size)
+        );
+    }
+    if has_event(k) {
+        let _ = write!(s, " {}", event_name(ev.event));
+    }
+    if k == EventKind::Hazard {
+        let _ = write!(s, " {}", hazard_name(ev.event));
+    }
+    if let Some(o) = owner {
+        let _ = write!(s, " {}", o.display());
+    }
+    let f = flag_names(ev.flags);
+    if !f.is_empty() {
+        let _ = write!(s, " [{}]", f.join(","));
+    }
+    if ev.ret != 0 || k == EventKind::Callback {
+        let _ = write!(s, " ret={}", ev.ret);
+    }
+    if ev.dur_ns != 0 {
+        let _ = write!(s, " {:.1}µs", ev.dur_ns as f64 / 1e3);
+    }
+    s
+}
+
+pub fn human_size(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line_is_one_object_with_names() {
+        let e = Event {
+            kind: EventKind::Insert as u8,
+            flags: flags::DEFERRED | flags::LOCKED,
+            start: 0x1000,
+            last: 0x1fff,
+            mm: 0x10,
+            ..Default::default()
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&json(&e, None, &Pointers::new(true))).unwrap();
+        assert_eq!(j["kind"], "insert");
+        assert_eq!(j["start"], "0x1000");
+        assert_eq!(j["mm"], "0x10");
+        assert_eq!(j["flags"], serde_json::json!(["deferred", "locked"]));
+    }
+
+    #[test]
+    fn human_line_names_range_and_size() {
+        let e = Event {
+            kind: EventKind::RangeStart as u8,
+            start: 0x1000,
+            last: 0x2fff,
+            event: 5,
+            ..Default::default()
+        };
+        let line = human(&e, 0, None);
+        assert!(line.contains("range_start"), "{line}");
+        assert!(line.contains("0x1000-0x2fff (8.0KiB) release"), "{line}");
+        assert_eq!(human_size(1536), "1.5KiB");
+    }
+}

@@ -1,0 +1,180 @@
+use std::{
+    fs::File,
+    io::{BufReader, ErrorKind, Read},
+    path::Path,
+};
+
+use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
+
+use super::{FORMAT_VERSION, Header, MAGIC, Record};
+
+/// Largest record accepted: a block of events compresses to far less; anything bigger is
+/// corruption, and refusing it keeps a bad length from allocating gigabytes.
+const MAX_PAYLOAD: u32 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("not a notifier-top recording (bad magic)")]
+    BadMagic,
+    #[error(
+        "recording format {0} is newer than this notifier-top reads ({FORMAT_VERSION}); upgrade notifier-top"
+    )]
+    NewerFormat(u16),
+    #[error("recorded with event ABI {0}; this notifier-top reads ABI {ABI_VERSION}")]
+    Abi(u32),
+    #[error("corrupt header: {0}")]
+    Header(String),
+    #[error("truncated at byte {0}: the recording was cut short (no end record)")]
+    Truncated(u64),
+    #[error("corrupt record at byte {offset}: {what}")]
+    Corrupt { offset: u64, what: String },
+    #[error("reading the recording: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads a recording record by record; never panics on bad input.
+pub struct RecordingReader<R> {
+    input: R,
+    offset: u64,
+    header: Header,
+    done: bool,
+}
+
+impl RecordingReader<BufReader<File>> {
+    pub fn open(path: &Path) -> Result<Self, RecordError> {
+        Self::new(BufReader::new(File::open(path)?))
+    }
+}
+
+impl<R: Read> RecordingReader<R> {
+    pub fn new(mut input: R) -> Result<Self, RecordError> {
+        let mut fixed = [0u8; 16];
+        read_exact(&mut input, &mut fixed, 0)?;
+        if &fixed[..6] != MAGIC {
+            return Err(RecordError::BadMagic);
+        }
+        let format = u16::from_le_bytes([fixed[6], fixed[7]]);
+        if format > FORMAT_VERSION {
+            return Err(RecordError::NewerFormat(format));
+        }
+        let abi = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
+        if abi != ABI_VERSION {
+            return Err(RecordError::Abi(abi));
+        }
+        let len = u32::from_le_bytes(fixed[12..16].try_into().expect("4 bytes"));
+        if len > MAX_PAYLOAD {
+            return Err(RecordError::Header(format!("header length {len}")));
+        }
+        let mut json = vec![0u8; len as usize];
+        read_exact(&mut input, &mut json, 16)?;
+        let header: Header =
+            serde_json::from_slice(&json).map_err(|e| RecordError::Header(e.to_string()))?;
+        if header.event_size != EVENT_SIZE {
+            return Err(RecordError::Header(format!(
+                "event size {} != {EVENT_SIZE}",
+                header.event_size
+            )));
+        }
+        Ok(RecordingReader {
+            input,
+            offset: 16 + len as u64,
+            header,
+            done: false,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, RecordError> {
+        let start = self.offset;
+        let mut head = [0u8; 9];
+        match self.input.read(&mut head[..1]) {
+            Ok(0) => return Err(RecordError::Truncated(start)),
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        read_exact(&mut self.input, &mut head[1..], start + 1)?;
+        let tag = head[0];
+        let len = u32::from_le_bytes(head[1..5].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(head[5..9].try_into().expect("4 bytes"));
+        let corrupt = |what: String| RecordError::Corrupt {
+            offset: start,
+            what,
+        };
+        if len > MAX_PAYLOAD {
+            return Err(corrupt(format!("record length {len}")));
+        }
+        let mut payload = vec![0u8; len as usize];
+        read_exact(&mut self.input, &mut payload, start + 9)?;
+        self.offset = start + 9 + len as u64;
+        if crc32fast::hash(&payload) != crc {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        let record = match tag {
+            b'E' => {
+                let n = payload
+                    .get(..4)
+                    .ok_or_else(|| corrupt("short events record".into()))?;
+                let n = u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize;
+                let raw = lz4_flex::block::decompress_size_prepended(&payload[4..])
+                    .map_err(|e| corrupt(format!("events block: {e}")))?;
+                if raw.len() != n * EVENT_SIZE {
+                    return Err(corrupt(format!("{} bytes for {n} events", raw.len())));
+                }
+                Record::Events(
+                    raw.chunks_exact(EVENT_SIZE)
+                        .filter_map(Event::from_bytes)
+                        .collect(),
+                )
+            }
+            b'S' => Record::Symbol(
+                serde_json::from_slice(&payload).map_err(|e| corrupt(format!("symbol: {e}")))?,
+            ),
+            b'K' => Record::Stack(
+                serde_json::from_slice(&payload).map_err(|e| corrupt(format!("stack: {e}")))?,
+            ),
+            b'L' | b'Z' => {
+                let v = u64::from_le_bytes(
+                    payload
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("bad counter".into()))?,
+                );
+                if tag == b'Z' {
+                    self.done = true;
+                    Record::End { events: v }
+                } else {
+                    Record::Lost(v)
+                }
+            }
+            other => return Err(corrupt(format!("unknown record tag 0x{other:02x}"))),
+        };
+        Ok(Some(record))
+    }
+}
+
+impl<R: Read> Iterator for RecordingReader<R> {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_record() {
+            Ok(r) => r.map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn read_exact(input: &mut impl Read, buf: &mut [u8], offset: u64) -> Result<(), RecordError> {
+    input.read_exact(buf).map_err(|e| match e.kind() {
+        ErrorKind::UnexpectedEof => RecordError::Truncated(offset),
+        _ => RecordError::Io(e),
+    })
+}

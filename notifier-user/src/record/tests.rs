@@ -1,0 +1,125 @@
+use notifier_common::{EVENT_SIZE, Event, EventKind};
+use proptest::prelude::*;
+
+use super::*;
+
+fn header() -> Header {
+    Header {
+        tool_version: "test".into(),
+        kernel: "7.3.4".into(),
+        hostname: "h".into(),
+        started_unix: 1,
+        event_size: EVENT_SIZE,
+        attach: vec![],
+    }
+}
+
+fn sample(dir: &std::path::Path, events: u64) -> std::path::PathBuf {
+    let path = dir.join("rec.ntrec");
+    let mut w = RecordingWriter::create(&path, &header()).unwrap();
+    for i in 0..events {
+        w.event(&Event {
+            ts_ns: i,
+            kind: EventKind::Insert as u8,
+            sub: i,
+            ..Default::default()
+        })
+        .unwrap();
+        if i == 3 {
+            w.symbol(&crate::symbols::Symbol {
+                addr: 0xf00,
+                name: "cb".into(),
+                module: Some("m".into()),
+            })
+            .unwrap();
+            w.stack(&StackRecord {
+                id: 1,
+                frames: vec!["a+0x1".into()],
+            })
+            .unwrap();
+        }
+    }
+    w.lost(2).unwrap();
+    assert_eq!(w.finish().unwrap(), events);
+    path
+}
+
+fn read_all(bytes: &[u8]) -> Result<Vec<Record>, RecordError> {
+    RecordingReader::new(bytes)?.collect()
+}
+
+#[test]
+fn round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample(dir.path(), 10_000);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let r = RecordingReader::open(&path).unwrap();
+    assert_eq!(r.header(), &header());
+    let records: Vec<Record> = r.collect::<Result<_, _>>().unwrap();
+    let events: Vec<Event> = records
+        .iter()
+        .filter_map(|r| {
+            if let Record::Events(e) = r {
+                Some(e.clone())
+            } else {
+                None
+            }
+        })
+        .flatten()
+        .collect();
+    assert_eq!(events.len(), 10_000);
+    assert!(events.iter().enumerate().all(|(i, e)| e.sub == i as u64));
+    assert!(records.contains(&Record::Lost(2)));
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Record::Symbol(s) if s.name == "cb"))
+    );
+    assert_eq!(records.last(), Some(&Record::End { events: 10_000 }));
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(sample(dir.path(), 50)).unwrap();
+    for cut in 0..bytes.len() {
+        assert!(
+            read_all(&bytes[..cut]).is_err(),
+            "truncated at {cut} read as complete"
+        );
+    }
+    assert!(read_all(&bytes).is_ok());
+}
+
+#[test]
+fn wrong_versions_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(sample(dir.path(), 5)).unwrap();
+    bytes[6] = 9;
+    let err = read_all(&bytes).unwrap_err().to_string();
+    assert!(err.contains("newer"), "{err}");
+    bytes[6] = 1;
+    bytes[8] = 99;
+    assert!(read_all(&bytes).unwrap_err().to_string().contains("ABI 99"));
+    assert!(matches!(
+        read_all(b"hello world, not a recording"),
+        Err(RecordError::BadMagic)
+    ));
+}
+
+proptest! {
+    #[test]
+    fn byte_flips_never_panic(flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = std::fs::read(sample(dir.path(), 20)).unwrap();
+        for (at, v) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= v | 1;
+        }
+        let _ = read_all(&bytes);
+    }
+}
