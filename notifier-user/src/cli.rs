@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use notifier_user::probe::Mode;
+use notifier_user::{probe::Mode, rules::RuleId};
 
 /// Live view of the kernel's mmu_interval_notifier trees: which processes and drivers
 /// (GPU SVM, RDMA ODP, …) registered which intervals, the invalidations hitting them, and
@@ -30,6 +30,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Show how each hook is attached on this kernel, or why it cannot be.
     Probes(ProbesArgs),
+    /// Run the hazard rules headless; exit status 1 when anything is found (for CI).
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -95,4 +97,19 @@ pub struct ProbesArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    /// Findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print a rule's explanation and fix, and exit.
+    #[arg(long, value_enum, value_name = "RULE")]
+    pub explain: Option<RuleId>,
+    /// Rules to leave out (repeatable).
+    #[arg(long, value_enum, value_name = "RULE")]
+    pub disable: Vec<RuleId>,
 }

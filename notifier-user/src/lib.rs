@@ -5,6 +5,7 @@
 
 pub mod export;
 pub mod mirror;
+pub mod pipeline;
 pub mod probe;
 pub mod record;
 pub mod rules;

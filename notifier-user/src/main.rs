@@ -1,16 +1,28 @@
-use std::process::ExitCode;
+use std::{
+    collections::HashSet,
+    fs,
+    io::Write as _,
+    path::Path,
+    process::ExitCode,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
 use clap::Parser;
+use notifier_common::EVENT_SIZE;
 use notifier_user::{
+    export::pointers::Pointers,
+    pipeline::{Pipeline, TraceFormat},
     probe::{HookStatus, Probes, layout, preflight},
-    session::LiveSession,
+    record::{Header, Record, RecordingReader, RecordingWriter},
+    rules::{Engine, RULES, RuleId, Thresholds, info},
+    session::{LiveSession, Sink as _},
     symbols::KernelSymbols,
 };
 
 mod cli;
 
-use cli::{Cli, Command, ProbesArgs, TraceArgs};
+use cli::{CaptureArgs, CheckArgs, Cli, Command, ProbesArgs, RecordArgs, ReplayArgs, TraceArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,44 +50,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
         Command::Probes(args) => probes(args),
         Command::Trace(args) => rt.block_on(trace(args)),
-        Command::Record(_) | Command::Replay(_) => anyhow::bail!("not wired yet"),
+        Command::Record(args) => rt.block_on(record(args)),
+        Command::Replay(args) => replay(args),
+        Command::Check(args) => rt.block_on(check(args)),
     }
 }
 
 fn probes(args: ProbesArgs) -> Result<ExitCode> {
     preflight::require_privileges()?;
     preflight::raise_memlock();
-    let btf = layout::open_vmlinux(std::path::Path::new(layout::VMLINUX_BTF))?;
+    let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
     let layout = layout::resolve(&btf)?;
     let syms = KernelSymbols::load()?;
     let probes = Probes::attach(&layout, args.attach, &syms, args.rules)?;
-    print_status(&probes.status, args.json)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_status(status: &[HookStatus], json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(status)?);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&probes.status)?);
     } else {
-        println!("{:<12} {:<8} detail", "hook", "mode");
-        for s in status {
-            println!("{:<12} {:<8} {}", s.hook, s.mode, s.detail);
+        println!("{:<14} {:<10} detail", "hook", "mode");
+        for s in &probes.status {
+            println!("{:<14} {:<10} {}", s.hook, s.mode, s.detail);
         }
     }
-    Ok(())
-}
-
-async fn trace(args: TraceArgs) -> Result<ExitCode> {
-    let mut session = LiveSession::start(args.capture.attach, false)?;
-    announce(&session);
-    let end = session
-        .run(
-            args.capture.duration,
-            |ev| println!("{ev:?}"),
-            |sym| eprintln!("owner {}", sym.display()),
-        )
-        .await?;
-    eprintln!("{} events, {} lost", end.events, end.dropped);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,4 +87,219 @@ fn announce(session: &LiveSession) {
         session.kernel_release,
         modes.join(" ")
     );
+}
+
+/// Starts a live session, runs `pipeline` until the end, writes the summary.
+async fn capture(capture: &CaptureArgs, mut pipeline: Pipeline, rules: bool) -> Result<Pipeline> {
+    let mut session = LiveSession::start(capture.attach, rules)?;
+    announce(&session);
+    let end = session.run(capture.duration, &mut pipeline).await?;
+    let written = pipeline.finish()?;
+    eprintln!(
+        "notifier-top: {} events, {} lost{}",
+        end.events,
+        end.dropped,
+        written
+            .map(|n| format!(", {n} recorded"))
+            .unwrap_or_default()
+    );
+    if let Some(path) = &capture.summary_json {
+        write_json(
+            path,
+            &pipeline.summary(&session.kernel_release, session.hook_status()),
+        )?;
+    }
+    Ok(pipeline)
+}
+
+async fn trace(args: TraceArgs) -> Result<ExitCode> {
+    let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
+    p.trace = Some(if args.json {
+        TraceFormat::Json
+    } else {
+        TraceFormat::Human
+    });
+    capture(&args.capture, p, false).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn record(args: RecordArgs) -> Result<ExitCode> {
+    // Probe first so that a refusal (no privileges, no BPF) leaves no file behind.
+    let mut session = LiveSession::start(args.capture.attach, false)?;
+    let header = Header {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        kernel: session.kernel_release.clone(),
+        hostname: fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .into(),
+        started_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        event_size: EVENT_SIZE,
+        attach: session.hook_status().to_vec(),
+    };
+    let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
+    p.recording = Some(RecordingWriter::create(&args.output, &header)?);
+    for sym in session.known_owners() {
+        p.owner(&sym);
+    }
+    announce(&session);
+    let end = session.run(args.capture.duration, &mut p).await?;
+    let written = p.finish()?.unwrap_or(0);
+    eprintln!(
+        "notifier-top: {written} events recorded to {} ({} lost)",
+        args.output.display(),
+        end.dropped
+    );
+    if let Some(path) = &args.capture.summary_json {
+        write_json(
+            path,
+            &p.summary(&session.kernel_release, session.hook_status()),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    let reader = RecordingReader::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let header = reader.header().clone();
+    let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
+    p.rules = Some(Engine::new(None, Thresholds::default()));
+    if args.trace {
+        p.trace = Some(if args.json {
+            TraceFormat::Json
+        } else {
+            TraceFormat::Human
+        });
+    }
+    let mut complete = false;
+    for record in reader {
+        match record.with_context(|| format!("replaying {}", args.file.display()))? {
+            Record::Events(evs) => evs.iter().for_each(|e| p.event(e)),
+            Record::Symbol(s) => p.owner(&s),
+            Record::Stack(s) => p.stack(s.id, s.frames),
+            Record::Lost(n) => p.lost(n),
+            Record::End { .. } => complete = true,
+        }
+    }
+    if !complete {
+        bail!("{}: recording has no end record", args.file.display());
+    }
+    p.finish()?;
+    if let Some(path) = &args.summary_json {
+        write_json(path, &p.summary(&header.kernel, &header.attach))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode> {
+    if let Some(rule) = args.explain {
+        let r = info(rule);
+        println!(
+            "{} {} ({:?})\n\n{}\n\nneeds hooks: {}",
+            r.code,
+            r.name,
+            r.severity,
+            r.explain,
+            if r.needs.is_empty() {
+                "capture only".to_owned()
+            } else {
+                r.needs.join(", ")
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let enabled: HashSet<RuleId> = RULES
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !args.disable.contains(id))
+        .collect();
+    let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
+    p.rules = Some(Engine::new(Some(&enabled), Thresholds::default()));
+    let mut session = LiveSession::start(args.capture.attach, true)?;
+    report_unavailable_rules(session.hook_status(), &enabled);
+    announce(&session);
+    session.run(args.capture.duration, &mut p).await?;
+    p.finish()?;
+    let summary = p.summary(&session.kernel_release, session.hook_status());
+    if let Some(path) = &args.capture.summary_json {
+        write_json(path, &summary)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary.findings)?);
+    } else {
+        for f in &summary.findings {
+            let iv = f
+                .finding
+                .interval
+                .map(|(s, l)| format!(" 0x{s:x}-0x{l:x}"))
+                .unwrap_or_default();
+            println!(
+                "{} {:?} {} — {} (pid {}) owner {}{} ×{}: {}",
+                f.finding.code,
+                f.finding.severity,
+                f.finding.name,
+                f.finding.comm,
+                f.finding.tgid,
+                f.owner_name,
+                iv,
+                f.finding.count,
+                f.finding.detail
+            );
+            for frames in &f.stack_frames {
+                for fr in frames {
+                    println!("    {fr}");
+                }
+            }
+        }
+        eprintln!("notifier-top check: {} finding(s)", summary.findings.len());
+    }
+    Ok(if summary.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Rules whose hooks did not attach are reported, not silently skipped.
+fn report_unavailable_rules(status: &[HookStatus], enabled: &HashSet<RuleId>) {
+    for r in RULES.iter().filter(|r| enabled.contains(&r.id)) {
+        for need in r.needs {
+            if let Some(s) = status
+                .iter()
+                .find(|s| s.hook == *need && s.mode == "missing")
+            {
+                eprintln!(
+                    "notifier-top check: {} {} unavailable: hook {} missing ({})",
+                    r.code, r.name, s.hook, s.detail
+                );
+            }
+        }
+    }
+}
+
+/// Writes JSON to `path` atomically (temp file + rename), or to stdout for `-`.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    if path.as_os_str() == "-" {
+        println!("{text}");
+        return Ok(());
+    }
+    let tmp = path.with_extension("partial");
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

@@ -2,14 +2,14 @@
 //! events downstream until the duration ends or the user stops it.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::Path,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
 use log::{debug, warn};
-use notifier_common::{Event, EventKind};
+use notifier_common::{Event, EventKind, NO_STACK};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
@@ -29,7 +29,18 @@ pub struct LiveSession {
     refreshed: Instant,
     /// Callback addresses already resolved (or known unresolvable: `None`).
     owners: HashMap<u64, Option<Symbol>>,
+    /// Hazard stacks already handed downstream.
+    stacks_sent: HashSet<u64>,
     pub kernel_release: String,
+}
+
+/// Where a session's output goes (the pipeline: mirror, rules, printers, recorders).
+pub trait Sink {
+    fn event(&mut self, ev: &Event);
+    fn owner(&mut self, sym: &Symbol);
+    fn stack(&mut self, id: u64, frames: Vec<String>);
+    /// The kernel's running total of events lost to a full ring buffer.
+    fn lost(&mut self, total: u64);
 }
 
 /// What ended a session and what it saw.
@@ -60,6 +71,7 @@ impl LiveSession {
             syms,
             refreshed: Instant::now(),
             owners: HashMap::new(),
+            stacks_sent: HashSet::new(),
             kernel_release: kernel_release(),
         })
     }
@@ -76,14 +88,13 @@ impl LiveSession {
             .collect()
     }
 
-    /// Runs until `duration` elapses, Ctrl-C or SIGTERM. `on_owner` sees each callback
-    /// symbol the first time an insert names it (before the insert itself reaches
-    /// `on_event`), so downstream can always name an event's owner.
+    /// Runs until `duration` elapses, Ctrl-C or SIGTERM. The sink sees each callback symbol
+    /// the first time an insert names it, and each hazard's stack, before the event itself,
+    /// so downstream can always name an event's owner and proof.
     pub async fn run(
         &mut self,
         duration: Option<Duration>,
-        mut on_event: impl FnMut(&Event),
-        mut on_owner: impl FnMut(&Symbol),
+        sink: &mut impl Sink,
     ) -> Result<SessionEnd> {
         let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
@@ -100,18 +111,18 @@ impl LiveSession {
             }
             end.events += batch.len() as u64;
             for ev in batch.drain(..) {
-                self.learn_owner(&ev, &mut on_owner);
-                on_event(&ev);
+                self.deliver(&ev, sink);
             }
+            sink.lost(self.source.dropped()?);
         }
         // Everything the kernel already queued belongs to this session.
         self.source.drain_now(|ev| batch.push(*ev));
         end.events += batch.len() as u64;
         for ev in batch.drain(..) {
-            self.learn_owner(&ev, &mut on_owner);
-            on_event(&ev);
+            self.deliver(&ev, sink);
         }
         end.dropped = self.source.dropped()?;
+        sink.lost(end.dropped);
         end.malformed = self.source.malformed;
         if end.dropped > 0 {
             warn!("{} events were lost: the ring buffer was full", end.dropped);
@@ -119,11 +130,22 @@ impl LiveSession {
         Ok(end)
     }
 
-    fn learn_owner(&mut self, ev: &Event, on_owner: &mut impl FnMut(&Symbol)) {
-        if ev.kind() != Some(EventKind::Insert)
-            || ev.func == 0
-            || self.owners.contains_key(&ev.func)
-        {
+    fn deliver(&mut self, ev: &Event, sink: &mut impl Sink) {
+        match ev.kind() {
+            Some(EventKind::Insert | EventKind::Existing) => self.learn_owner(ev, sink),
+            Some(EventKind::Hazard) if ev.seq != NO_STACK && self.stacks_sent.insert(ev.seq) => {
+                match self.probes.stack(ev.seq, &self.syms) {
+                    Ok(frames) => sink.stack(ev.seq, frames),
+                    Err(e) => warn!("hazard stack {}: {e:#}", ev.seq),
+                }
+            }
+            _ => {}
+        }
+        sink.event(ev);
+    }
+
+    fn learn_owner(&mut self, ev: &Event, sink: &mut impl Sink) {
+        if ev.func == 0 || self.owners.contains_key(&ev.func) {
             return;
         }
         let mut sym = self.syms.exact(ev.func).cloned();
@@ -139,7 +161,7 @@ impl LiveSession {
         match &sym {
             Some(s) => {
                 self.probes.hook_callback(s, &self.syms);
-                on_owner(s);
+                sink.owner(s);
             }
             None => warn!("callback 0x{:x} is not a known kernel text symbol", ev.func),
         }

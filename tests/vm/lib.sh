@@ -7,7 +7,8 @@ skip() { echo "$*"; exit 77; }
 # are armed, and sets NT_PID. Its stderr goes to $VM_OUT/<scenario>.top.err.
 start_top() {
     NT_ERR="$VM_OUT/$(basename "$0" .sh).top.err"
-    "$NT_TOP" "$@" 2>"$NT_ERR" &
+    NT_OUT="$VM_OUT/$(basename "$0" .sh).top.out"
+    "$NT_TOP" "$@" >"$NT_OUT" 2>"$NT_ERR" &
     NT_PID=$!
     i=0
     while ! grep -q "notifier-top: ready" "$NT_ERR" 2>/dev/null; do
@@ -17,10 +18,12 @@ start_top() {
     done
 }
 
-# Stops notifier-top (SIGINT, as Ctrl-C would) and waits for it; fails on a non-zero exit.
+# Stops notifier-top (SIGINT, as Ctrl-C would), waits for it (failing on a non-zero exit)
+# and prints its stdout.
 stop_top() {
     kill -INT "$NT_PID"
     wait "$NT_PID" || { cat "$NT_ERR"; fail "notifier-top exited with $?"; }
+    cat "$NT_OUT"
 }
 
 # Number of JSON-lines events of a kind in a trace file.

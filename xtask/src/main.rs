@@ -51,6 +51,12 @@ enum Task {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
+    /// The main job, on any Linux machine with QEMU: notifier-top tracing a real workload
+    /// (rxe ODP, the fixture driver) on a real Debian kernel in the VM.
+    Demo {
+        #[arg(long, default_value = "7.3")]
+        kernel: String,
+    },
     /// Unit tests, then the VM suites on every kernel of the matrix.
     Test {
         #[arg(long)]

@@ -112,6 +112,18 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
     })
 }
 
+/// The release binary and the fixture tools the guest runs.
+pub fn build_for_guest() -> Result<()> {
+    cmd::step("cargo build --release -p notifier-user");
+    cmd::run(
+        Command::new("cargo")
+            .args(["build", "--release", "-p", "notifier-user"])
+            .env("PATH", path_with_linker()?),
+    )?;
+    fixtures::tools()?;
+    Ok(())
+}
+
 fn scenario_tally(output: &str) -> Tally {
     let mut t = Tally::default();
     for line in output.lines() {

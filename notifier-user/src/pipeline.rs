@@ -1,0 +1,144 @@
+//! What happens to each event, live or replayed: the mirror, the rules, and the chosen
+//! outputs (trace lines, a recording). Both sources drive the same pipeline, so a replay
+//! yields exactly what the live session showed.
+
+use std::{
+    collections::HashMap,
+    io::{self, Write as _},
+};
+
+use anyhow::Result;
+use log::warn;
+use notifier_common::Event;
+
+use crate::{
+    export::{pointers::Pointers, summary, trace},
+    mirror::Mirror,
+    probe::HookStatus,
+    record::{RecordingWriter, StackRecord},
+    rules::Engine,
+    session::Sink,
+    symbols::Symbol,
+};
+
+pub enum TraceFormat {
+    Human,
+    Json,
+}
+
+pub struct Pipeline {
+    pub mirror: Mirror,
+    pub rules: Option<Engine>,
+    pub owners: HashMap<u64, Symbol>,
+    pub stacks: HashMap<u64, Vec<String>>,
+    pub trace: Option<TraceFormat>,
+    pub recording: Option<RecordingWriter>,
+    pub pointers: Pointers,
+    /// The first write error of an output; reported at the end rather than per event.
+    pub error: Option<anyhow::Error>,
+    out: io::BufWriter<io::Stdout>,
+}
+
+impl Pipeline {
+    pub fn new(pointers: Pointers) -> Self {
+        Pipeline {
+            mirror: Mirror::new(),
+            rules: None,
+            owners: HashMap::new(),
+            stacks: HashMap::new(),
+            trace: None,
+            recording: None,
+            pointers,
+            error: None,
+            out: io::BufWriter::new(io::stdout()),
+        }
+    }
+
+    fn keep(&mut self, r: Result<()>) {
+        if let Err(e) = r
+            && self.error.is_none()
+        {
+            warn!("output failed: {e:#}");
+            self.error = Some(e);
+        }
+    }
+
+    /// Flushes outputs; finishes the recording; returns the first output error.
+    pub fn finish(&mut self) -> Result<Option<u64>> {
+        if let Some(rules) = &mut self.rules {
+            rules.finish();
+        }
+        self.out.flush()?;
+        let written = match self.recording.take() {
+            Some(w) => Some(w.finish()?),
+            None => None,
+        };
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+
+    pub fn summary(&self, kernel: &str, attach: &[HookStatus]) -> summary::Summary {
+        let cx = summary::Context {
+            kernel,
+            attach,
+            owners: &self.owners,
+            stacks: &self.stacks,
+            pointers: &self.pointers,
+        };
+        let findings = self.rules.iter().flat_map(|r| r.findings());
+        summary::build(&self.mirror, findings, &cx)
+    }
+}
+
+impl Sink for Pipeline {
+    fn event(&mut self, ev: &Event) {
+        self.mirror.apply(ev);
+        if let Some(rules) = &mut self.rules {
+            rules.observe(ev);
+        }
+        if let Some(fmt) = &self.trace {
+            let owner = self.owners.get(&ev.func);
+            let line = match fmt {
+                TraceFormat::Human => trace::human(ev, self.mirror.first_ns, owner),
+                TraceFormat::Json => trace::json(ev, owner, &self.pointers),
+            };
+            let r = writeln!(self.out, "{line}").map_err(anyhow::Error::from);
+            self.keep(r);
+        }
+        if let Some(w) = &mut self.recording {
+            let r = w.event(ev);
+            self.keep(r);
+        }
+    }
+
+    fn owner(&mut self, sym: &Symbol) {
+        self.owners.insert(sym.addr, sym.clone());
+        if let Some(w) = &mut self.recording {
+            let r = w.symbol(sym);
+            self.keep(r);
+        }
+    }
+
+    fn stack(&mut self, id: u64, frames: Vec<String>) {
+        if let Some(w) = &mut self.recording {
+            let r = w.stack(&StackRecord {
+                id,
+                frames: frames.clone(),
+            });
+            self.keep(r);
+        }
+        self.stacks.insert(id, frames);
+    }
+
+    fn lost(&mut self, total: u64) {
+        if total != self.mirror.counters.lost {
+            self.mirror.set_lost(total);
+            if let Some(w) = &mut self.recording {
+                let r = w.lost(total);
+                self.keep(r);
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The real binary on bad input: clear errors, non-zero exits, nothing half-written.
+
+use std::process::Command;
+
+fn top() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_notifier-top"))
+}
+
+#[test]
+fn live_capture_either_works_or_names_what_is_missing() {
+    // On the build machine (its kernel refuses BPF tracing) this is the refusal path; on a
+    // kernel that allows it, the table. Both outcomes are checked for substance.
+    let out = top().arg("probes").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() {
+        assert!(stdout.contains("insert"), "{stdout}");
+    } else {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("notifier-top: error:"), "{stderr}");
+        let named = [
+            "needs root",
+            "neither fentry nor kprobes",
+            "CONFIG_DEBUG_INFO_BTF",
+        ];
+        assert!(
+            named.iter().any(|n| stderr.contains(n)),
+            "no cause named: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn replay_of_a_missing_file_names_it() {
+    let out = top()
+        .args(["replay", "/nonexistent/x.ntrec"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/x.ntrec"), "{stderr}");
+}
+
+#[test]
+fn replay_of_garbage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.ntrec");
+    std::fs::write(&path, b"definitely not a recording").unwrap();
+    let out = top().arg("replay").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a notifier-top recording"));
+}
+
+#[test]
+fn explain_prints_the_fix() {
+    let out = top()
+        .args(["check", "--explain", "alloc-in-callback"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NT001") && text.contains("memalloc_noreclaim_save"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let out = top()
+        .args(["trace", "--duration", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,41 @@
+# rxe ODP on 7.3: every insert, remove, invalidation and read_begin the ODP pingpong causes is
+# captured — the counts equal bpftrace's on the same functions in the same run — and the
+# mirror ends empty for the pingpong processes.
+# timeout: 240
+. tests/vm/lib.sh
+case "$NT_RELEASE" in 7.*) ;; *) skip "rxe ODP needs 7.x (6.12's rxe has no ODP)" ;; esac
+gid=$(nt-rxe-setup) || fail "nt-rxe-setup"
+W=$VM_OUT/rxe
+mkdir -p $W
+bpftrace -q -e '
+kprobe:mmu_interval_notifier_insert /comm == "ibv_rc_pingpong"/ { @insert++ }
+kprobe:mmu_interval_notifier_remove /comm == "ibv_rc_pingpong"/ { @remove++ }
+kprobe:mmu_interval_read_begin /comm == "ibv_rc_pingpong"/ { @read_begin++ }
+kprobe:__mmu_notifier_invalidate_range_start /comm == "ibv_rc_pingpong"/ { @range_start++ }
+END { printf("insert %d\nremove %d\nread_begin %d\nrange_start %d\n", @insert, @remove, @read_begin, @range_start); clear(@insert); clear(@remove); clear(@read_begin); clear(@range_start); }
+' > $W/bpftrace.out 2>$W/bpftrace.err &
+BT=$!
+start_top trace --json --raw-pointers --summary-json $W/summary.json
+# bpftrace prints nothing until it is attached; give it the time notifier-top took.
+sleep 3
+timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 20 > $W/server.out 2>&1 &
+SRV=$!
+sleep 2
+timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 20 10.77.0.1 > $W/client.out 2>&1 || fail "pingpong client: $(cat $W/client.out)"
+wait $SRV || fail "pingpong server: $(cat $W/server.out)"
+sleep 1
+kill -INT $BT; wait $BT
+stop_top > $W/trace.jsonl
+mv "$NT_ERR" $W/ 2>/dev/null
+grep '"comm":"ibv_rc_pingpong"' $W/trace.jsonl > $W/pp.jsonl
+ours() { grep -c "\"kind\":\"$1\"" $W/pp.jsonl; }
+theirs() { sed -n "s/^$1 //p" $W/bpftrace.out; }
+cat $W/bpftrace.out
+for k in insert:insert remove:remove_begin read_begin:read_begin range_start:range_start; do
+    b=${k%%:*}; o=${k#*:}
+    echo "$b: bpftrace $(theirs $b) notifier-top $(ours $o)"
+    [ "$(theirs $b)" = "$(ours $o)" ] || fail "$b count differs"
+done
+[ "$(ours insert)" -ge 2 ] || fail "expected at least one ODP MR per side"
+left=$(jq '[.processes[] | select(.comms | index("ibv_rc_pingpong")) | .intervals | length] | add // 0' $W/summary.json)
+[ "$left" = 0 ] || fail "$left intervals left in the mirror after the workload exited"

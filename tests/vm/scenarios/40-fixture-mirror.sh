@@ -1,0 +1,32 @@
+# Fixture scenarios in both attach modes: after the scenarios the mirror equals the
+# fixture's ground truth exactly — including an insert deferred during an in-flight
+# invalidation, a remove that waited for it, and intervals left behind by an exited process.
+# timeout: 300
+. tests/vm/lib.sh
+[ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
+insmod "$NT_FIXTURE" || fail "insmod"
+trap 'nfctl purge; rmmod notifier_fixture' EXIT
+for mode in fentry kprobe; do
+    W=$VM_OUT/fixture-$mode
+    mkdir -p $W
+    start_top trace --json --raw-pointers --attach $mode --summary-json $W/summary.json
+    for s in basic deferred exit-with-intervals read-side; do
+        nfctl scenario $s >> $W/scenarios.jsonl || fail "scenario $s"
+    done
+    sleep 1
+    stop_top > $W/trace.jsonl
+    nfctl truth > $W/truth.jsonl
+    jq -r '.processes[].intervals[] | "\(.notifier) \(.start) \(.last)"' $W/summary.json | sort > $W/mirror.txt
+    jq -r '"\(.notifier) \(.start) \(.last)"' $W/truth.jsonl | sort > $W/truth.txt
+    echo "$mode: truth $(wc -l < $W/truth.txt) intervals, mirror $(wc -l < $W/mirror.txt)"
+    diff $W/truth.txt $W/mirror.txt || fail "$mode: mirror differs from the fixture's ground truth"
+    [ "$(wc -l < $W/truth.txt)" -ge 7 ] || fail "$mode: expected the kept intervals in the truth"
+    grep '"kind":"insert"' $W/trace.jsonl | grep -q '"deferred"' || fail "$mode: no deferred insert seen"
+    grep -q '"kind":"deferred_insert_applied"' $W/trace.jsonl || fail "$mode: deferred insert never applied"
+    waited=$(jq -s '[.[] | select(.scenario == "deferred") | .remove_waited_ms] | first' $W/scenarios.jsonl)
+    echo "$mode: the deferred remove waited ${waited} ms"
+    child=$(jq -s '[.[] | select(.scenario == "exit-with-intervals") | .child] | first' $W/scenarios.jsonl)
+    exited=$(jq "[.processes[] | select(.tgids | index($child)) | .exited] | first" $W/summary.json)
+    [ "$exited" = true ] || fail "$mode: the exited child's mm is not marked exited ($exited)"
+    nfctl purge
+done
