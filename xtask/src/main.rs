@@ -126,11 +126,28 @@ fn run(task: Task) -> Result<ExitCode> {
             );
             return Ok(ExitCode::from(outcome.status.clamp(0, 255) as u8));
         }
+        Task::Demo { kernel } => {
+            setup::run()?;
+            test::build_for_guest()?;
+            fixtures::module(&kernels::prepare(&kernel)?)?;
+            let opts = vm::Options {
+                kernel,
+                timeout: Duration::from_secs(600),
+                out: None,
+                echo: true,
+            };
+            let demo = paths::project_root().join("vm/guest/demo.sh");
+            let outcome = vm::run(&opts, &["sh".to_owned(), demo.display().to_string()])?;
+            return Ok(ExitCode::from(outcome.status.clamp(0, 255) as u8));
+        }
         Task::Test {
             kernel,
             filter,
             vm_only,
-        } => return test::run(&ids(&kernel), filter.as_deref(), vm_only),
+        } => {
+            setup::run()?;
+            return test::run(&ids(&kernel), filter.as_deref(), vm_only);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

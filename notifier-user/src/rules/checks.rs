@@ -29,7 +29,7 @@ impl Default for Thresholds {
             slow_callback_ns: 5_000_000,
             read_begin_wait_ns: 10_000_000,
             read_begin_per_sec: 1000,
-            outlive_grace_ns: 2_000_000_000,
+            outlive_grace_ns: 10_000_000_000,
         }
     }
 }

@@ -171,7 +171,7 @@ fn slow_callbacks_and_read_begin_storms() {
 #[test]
 fn intervals_outliving_their_process() {
     let release = ev(EventKind::MmRelease, 10, |_| {});
-    let later = ev(EventKind::RangeStart, 10 + 3_000_000_000, |e| e.mm = 0xbb);
+    let later = ev(EventKind::RangeStart, 10 + 11_000_000_000, |e| e.mm = 0xbb);
     let f = run(&[insert(1, 0x10), release, later]);
     assert_eq!(rules_of(&f), vec![RuleId::OutlivesProcess]);
     assert_eq!(f[0].tgid, 42);
