@@ -37,7 +37,7 @@ pub enum EventKind {
     RangeEnd = 6,
     /// A driver invalidate callback returned. `sub`, `mm` (from the notifier), `start`/`last`
     /// of the range, `event`, [`flags::BLOCKABLE`], `aux` = cur_seq, `func`, `ret` = the
-    /// callback's bool, `dur_ns`. [`flags::TWO_PASS`] marks a 7.x `invalidate_start`.
+    /// callback's bool, `dur_ns`.
     Callback = 7,
     /// `mmu_interval_read_begin` returned. `sub`, `mm`, `start`, `last`, `seq` = returned
     /// sequence, `dur_ns` = time blocked waiting for an invalidation of this interval to

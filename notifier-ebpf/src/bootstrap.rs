@@ -18,13 +18,11 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, LruHashMap},
 };
-use notifier_common::{
-    Event, EventKind, KernelLayout, LIST_POISON1, MISSING, WALK_MAX_INTERVALS, flags,
-};
+use notifier_common::{Event, EventKind, LIST_POISON1, MISSING, WALK_MAX_INTERVALS, flags};
 
 use crate::{
     emit::emit,
-    kernel::{layout, read},
+    kernel::{off, read},
 };
 
 /// The current walk's generation (index 0), bumped by userspace before each walk, so an mm
@@ -64,11 +62,10 @@ struct Walk {
 }
 
 fn walk_task(task: u64) {
-    let l = layout();
-    if l.mm_subs == MISSING || l.subs_leftmost == MISSING {
+    if off!(mm_subs) == MISSING || off!(subs_leftmost) == MISSING {
         return;
     }
-    let Ok(mm) = read::<u64>(task, l.task_mm) else {
+    let Ok(mm) = read::<u64>(task, off!(task_mm)) else {
         return;
     };
     if mm == 0 {
@@ -80,31 +77,31 @@ fn walk_task(task: u64) {
         return;
     }
     let _ = WALKED.insert(&mm, &generation, 0);
-    let Ok(subs) = read::<u64>(mm, l.mm_subs) else {
+    let Ok(subs) = read::<u64>(mm, off!(mm_subs)) else {
         return;
     };
     if subs == 0 || subs == LIST_POISON1 {
         return; // never registered, or being destroyed
     }
-    if read::<u8>(subs, l.subs_has_itree).unwrap_or(0) == 0 {
+    if read::<u8>(subs, off!(subs_has_itree)).unwrap_or(0) == 0 {
         return;
     }
     let mut w = Walk {
         mm,
-        tgid: read(task, l.task_tgid).unwrap_or(0),
-        comm: read(task, l.task_comm).unwrap_or_default(),
-        node: read(subs, l.subs_leftmost).unwrap_or(0),
+        tgid: read(task, off!(task_tgid)).unwrap_or(0),
+        comm: read(task, off!(task_comm)).unwrap_or_default(),
+        node: read(subs, off!(subs_leftmost)).unwrap_or(0),
         reported: 0,
     };
     let ctx = &raw mut w as *mut c_void;
     // SAFETY: callbacks are `extern "C" fn(u64, *mut c_void) -> i64` and get `ctx` back.
     unsafe { bpf_loop(WALK_MAX_INTERVALS, tree_step as *mut c_void, ctx, 0) };
     let truncated = w.node != 0;
-    w.node = read::<u64>(subs, l.subs_deferred).unwrap_or(0);
+    w.node = read::<u64>(subs, off!(subs_deferred)).unwrap_or(0);
     // SAFETY: as above.
     unsafe { bpf_loop(DEFERRED_MAX, deferred_step as *mut c_void, ctx, 0) };
-    let seq: u64 = read(subs, l.subs_seq).unwrap_or(0);
-    let active: u64 = read(subs, l.subs_active).unwrap_or(0);
+    let seq: u64 = read(subs, off!(subs_seq)).unwrap_or(0);
+    let active: u64 = read(subs, off!(subs_active)).unwrap_or(0);
     emit(EventKind::MmWalked, |e| {
         stamp(e, &w);
         e.seq = seq;
@@ -124,7 +121,7 @@ extern "C" fn tree_step(_i: u64, ctx: *mut c_void) -> i64 {
         return 1;
     }
     report(w, w.node, 0);
-    w.node = rb_next(&layout(), w.node);
+    w.node = rb_next(w.node);
     0
 }
 
@@ -136,7 +133,7 @@ extern "C" fn deferred_step(_i: u64, ctx: *mut c_void) -> i64 {
     if w.node == 0 {
         return 1;
     }
-    let sub = w.node - layout().sub_deferred_item as u64;
+    let sub = w.node - off!(sub_deferred_item) as u64;
     let parent: u64 = read(sub, 0).unwrap_or(0);
     report(
         w,
@@ -153,15 +150,14 @@ extern "C" fn deferred_step(_i: u64, ctx: *mut c_void) -> i64 {
 }
 
 fn report(w: &mut Walk, sub: u64, state: u8) {
-    let l = &layout();
-    let start: u64 = read(sub, l.sub_start).unwrap_or(0);
-    let last: u64 = read(sub, l.sub_last).unwrap_or(0);
-    let ops: u64 = read(sub, l.sub_ops).unwrap_or(0);
-    let seq: u64 = read(sub, l.sub_seq).unwrap_or(0);
+    let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
+    let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
+    let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
+    let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);
     let mut ev_flags = state;
-    let mut func: u64 = read(ops, l.ops_invalidate).unwrap_or(0);
-    if func == 0 && l.ops_invalidate_start != MISSING {
-        func = read(ops, l.ops_invalidate_start).unwrap_or(0);
+    let mut func: u64 = read(ops, off!(ops_invalidate)).unwrap_or(0);
+    if func == 0 && off!(ops_invalidate_start) != MISSING {
+        func = read(ops, off!(ops_invalidate_start)).unwrap_or(0);
         if func != 0 {
             ev_flags |= flags::TWO_PASS;
         }
@@ -187,12 +183,12 @@ fn stamp(e: &mut Event, w: &Walk) {
 }
 
 /// In-order successor using parent pointers (lib/rbtree.c `rb_next`), bounded by height.
-fn rb_next(l: &KernelLayout, node: u64) -> u64 {
-    let right: u64 = read(node, l.rb_right).unwrap_or(0);
+fn rb_next(node: u64) -> u64 {
+    let right: u64 = read(node, off!(rb_right)).unwrap_or(0);
     if right != 0 {
         let mut n = right;
         for _ in 0..RB_MAX_HEIGHT {
-            let left: u64 = read(n, l.rb_left).unwrap_or(0);
+            let left: u64 = read(n, off!(rb_left)).unwrap_or(0);
             if left == 0 {
                 return n;
             }
@@ -207,7 +203,7 @@ fn rb_next(l: &KernelLayout, node: u64) -> u64 {
         if parent == 0 {
             return 0;
         }
-        if read::<u64>(parent, l.rb_right).unwrap_or(0) != n {
+        if read::<u64>(parent, off!(rb_right)).unwrap_or(0) != n {
             return parent;
         }
         n = parent;

@@ -15,7 +15,7 @@ use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 
 use crate::{
     emit::{emit, is_self, now, task_key},
-    kernel::{layout, range, read},
+    kernel::{off, range, read},
     maps::{CALLBACK_ENTRY, Entry},
 };
 
@@ -48,24 +48,15 @@ pub fn callback_kretprobe(ctx: RetProbeContext) -> u32 {
     let _ = CALLBACK_ENTRY.remove(&key);
     let dur = now() - entry.ts;
     let ret: u64 = ctx.ret();
-    let l = layout();
     let sub = entry.arg0;
-    let mm: u64 = read(sub, l.sub_mm).unwrap_or(0);
-    let rg = range(&l, entry.arg1);
-    let two_pass = {
-        let ops: u64 = read(sub, l.sub_ops).unwrap_or(0);
-        let inv: u64 = read(ops, l.ops_invalidate).unwrap_or(0);
-        inv == 0
-    };
+    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
+    let rg = range(entry.arg1);
     emit(EventKind::Callback, |e| {
         e.sub = sub;
         e.mm = mm;
         e.aux = entry.arg2;
         e.ret = (ret & 0xff) as i32;
         e.dur_ns = dur;
-        if two_pass {
-            e.flags |= flags::TWO_PASS;
-        }
         match &rg {
             Ok(rg) => {
                 e.start = rg.start;

@@ -9,7 +9,7 @@ use notifier_common::{MISSING, flags, mmap_lock};
 
 use crate::{
     emit::task_key,
-    kernel::{layout, read},
+    kernel::{off, read},
     maps::{CALLBACK_ENTRY, HELD},
 };
 
@@ -48,11 +48,10 @@ pub fn held_callback_lock() -> u64 {
 /// writer's task pointer with flag bits in the low 3 bits (bit 0 = reader-owned).
 #[inline(always)]
 pub fn mmap_lock_state(mm: u64) -> u8 {
-    let l = layout();
-    if l.mm_mmap_lock_owner == MISSING {
+    if off!(mm_mmap_lock_owner) == MISSING {
         return mmap_lock::UNKNOWN;
     }
-    let Ok(owner) = read::<u64>(mm, l.mm_mmap_lock_owner) else {
+    let Ok(owner) = read::<u64>(mm, off!(mm_mmap_lock_owner)) else {
         return mmap_lock::UNKNOWN;
     };
     // SAFETY: helper without preconditions.

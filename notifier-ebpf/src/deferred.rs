@@ -18,7 +18,7 @@ use notifier_common::EventKind;
 
 use crate::{
     emit::emit,
-    kernel::{layout, read},
+    kernel::{off, read},
     maps::DEFERRED,
 };
 
@@ -62,9 +62,8 @@ extern "C" fn check_one(
     }
     // SAFETY: deleting the element being visited is allowed for hash maps.
     unsafe { bpf_map_delete_elem(map, key as *const c_void) };
-    let l = layout();
-    let start: u64 = read(sub, l.sub_start).unwrap_or(0);
-    let last: u64 = read(sub, l.sub_last).unwrap_or(0);
+    let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
+    let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
     emit(EventKind::DeferredInsertApplied, |e| {
         e.mm = mm;
         e.sub = sub;

@@ -14,7 +14,7 @@ use notifier_common::{EventKind, MISSING, flags};
 use crate::{
     context::{mmap_lock_state, task_flags},
     emit::{emit, is_self, now, task_key},
-    kernel::{layout, notifier, read},
+    kernel::{notifier, off, read},
     maps::{DEFERRED, Entry, INSERT_ENTRY},
 };
 
@@ -75,12 +75,11 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
     if is_self() {
         return;
     }
-    let l = layout();
-    let n = notifier(&l, sub);
-    let ops: u64 = read(sub, l.sub_ops).unwrap_or(0);
-    let mut func: u64 = read(ops, l.ops_invalidate).unwrap_or(0);
-    if func == 0 && l.ops_invalidate_start != MISSING {
-        func = read(ops, l.ops_invalidate_start).unwrap_or(0);
+    let n = notifier(sub);
+    let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
+    let mut func: u64 = read(ops, off!(ops_invalidate)).unwrap_or(0);
+    if func == 0 && off!(ops_invalidate_start) != MISSING {
+        func = read(ops, off!(ops_invalidate_start)).unwrap_or(0);
         if func != 0 {
             ev_flags |= flags::TWO_PASS;
         }
@@ -95,7 +94,7 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
             (0, 0, 0)
         }
     };
-    let seq: u64 = read(sub, l.sub_seq).unwrap_or(0);
+    let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);
     ev_flags |= task_flags(mm);
     let lock = mmap_lock_state(mm);
     emit(EventKind::Insert, |e| {

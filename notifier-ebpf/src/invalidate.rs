@@ -14,7 +14,7 @@ use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 use crate::{
     context::OPEN_RANGE,
     emit::{emit, is_self, now, task_key},
-    kernel::{layout, range},
+    kernel::range,
     maps::{Entry, RANGE_ENTRY},
 };
 
@@ -100,8 +100,7 @@ fn report(kind: EventKind, r: u64, ret: i32, dur: u64) -> u64 {
     if is_self() {
         return 0;
     }
-    let l = layout();
-    let rg = range(&l, r);
+    let rg = range(r);
     let mm = rg.as_ref().map(|rg| rg.mm).unwrap_or(0);
     emit(kind, |e| {
         e.sub = r;

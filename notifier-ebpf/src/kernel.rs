@@ -8,14 +8,19 @@ use aya_ebpf::helpers::bpf_probe_read_kernel;
 use notifier_common::{FieldOffset, KernelLayout, MISSING};
 
 #[unsafe(no_mangle)]
-static LAYOUT: KernelLayout = KernelLayout::UNRESOLVED;
+pub static LAYOUT: KernelLayout = KernelLayout::UNRESOLVED;
 
-#[inline(always)]
-pub fn layout() -> KernelLayout {
-    // SAFETY: a plain read of our own global; volatile so LLVM cannot fold the
-    // compile-time placeholder into the code instead of the value userspace patched in.
-    unsafe { core::ptr::read_volatile(&raw const LAYOUT) }
+/// One field of the layout, read where it is used. Volatile, so LLVM cannot fold in the
+/// compile-time placeholder instead of the value userspace patched in; field by field, so
+/// no program copies the whole block onto its 512-byte stack (6.1's verifier refused the
+/// combined stack of the call chains that did).
+macro_rules! off {
+    ($field:ident) => {
+        // SAFETY: a plain read of our own global.
+        unsafe { core::ptr::read_volatile(&raw const $crate::kernel::LAYOUT.$field) }
+    };
 }
+pub(crate) use off;
 
 /// Reads a `T` at `base + off`. A missing field or a null base is an error, never a read
 /// of some other field.
@@ -36,11 +41,11 @@ pub struct Notifier {
 }
 
 #[inline(always)]
-pub fn notifier(l: &KernelLayout, sub: u64) -> Result<Notifier, i64> {
+pub fn notifier(sub: u64) -> Result<Notifier, i64> {
     Ok(Notifier {
-        mm: read(sub, l.sub_mm)?,
-        start: read(sub, l.sub_start)?,
-        last: read(sub, l.sub_last)?,
+        mm: read(sub, off!(sub_mm))?,
+        start: read(sub, off!(sub_start))?,
+        last: read(sub, off!(sub_last))?,
     })
 }
 
@@ -54,12 +59,12 @@ pub struct Range {
 }
 
 #[inline(always)]
-pub fn range(l: &KernelLayout, range: u64) -> Result<Range, i64> {
+pub fn range(range: u64) -> Result<Range, i64> {
     Ok(Range {
-        mm: read(range, l.range_mm)?,
-        start: read(range, l.range_start)?,
-        end: read(range, l.range_end)?,
-        flags: read(range, l.range_flags)?,
-        event: read(range, l.range_event)?,
+        mm: read(range, off!(range_mm))?,
+        start: read(range, off!(range_start))?,
+        end: read(range, off!(range_end))?,
+        flags: read(range, off!(range_flags))?,
+        event: read(range, off!(range_event))?,
     })
 }

@@ -10,7 +10,7 @@ use notifier_common::EventKind;
 use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
-    kernel::{layout, read},
+    kernel::{off, read},
     maps::{Entry, READ_ENTRY},
 };
 
@@ -45,7 +45,7 @@ fn on_entry(sub: u64) {
         return;
     }
     // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
-    let mm: u64 = read(sub, layout().sub_mm).unwrap_or(0);
+    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
     let entry = Entry {
         ts: now(),
         arg0: sub,
@@ -63,11 +63,10 @@ fn on_return(seq: u64) {
     };
     let _ = READ_ENTRY.remove(&key);
     let dur = now() - entry.ts;
-    let l = layout();
     let sub = entry.arg0;
-    let mm: u64 = read(sub, l.sub_mm).unwrap_or(0);
-    let start: u64 = read(sub, l.sub_start).unwrap_or(0);
-    let last: u64 = read(sub, l.sub_last).unwrap_or(0);
+    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
+    let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
+    let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
     emit(EventKind::ReadBegin, |e| {
         e.sub = sub;
         e.mm = mm;

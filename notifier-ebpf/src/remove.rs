@@ -10,7 +10,7 @@ use notifier_common::{EventKind, flags};
 use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
-    kernel::{layout, notifier},
+    kernel::notifier,
     maps::{DEFERRED, Entry, REMOVE_ENTRY},
 };
 
@@ -46,8 +46,7 @@ fn on_entry(sub: u64) {
     }
     // A pending insert removed before it was applied is simply unhooked by the kernel.
     let _ = DEFERRED.remove(&sub);
-    let l = layout();
-    let n = notifier(&l, sub);
+    let n = notifier(sub);
     let mm = n.as_ref().map(|n| n.mm).unwrap_or(0);
     let _ = REMOVE_ENTRY.insert(
         &task_key(),

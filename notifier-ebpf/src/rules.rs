@@ -23,7 +23,7 @@ use notifier_common::{
 
 use crate::{
     emit::{emit, is_self, task_key},
-    kernel::{layout, read},
+    kernel::{off, read},
     maps::{CALLBACK_ENTRY, Entry, HELD},
 };
 
@@ -44,7 +44,7 @@ fn stack_id<C: StackIdContext>(ctx: &C) -> u64 {
 fn report<C: StackIdContext>(ctx: &C, code: u8, cb: Option<&Entry>, aux: u64, func: u64) {
     let stack = stack_id(ctx);
     let (sub, mm) = match cb {
-        Some(cb) => (cb.arg0, read::<u64>(cb.arg0, layout().sub_mm).unwrap_or(0)),
+        Some(cb) => (cb.arg0, read::<u64>(cb.arg0, off!(sub_mm)).unwrap_or(0)),
         None => (0, 0),
     };
     emit(EventKind::Hazard, |e| {
@@ -63,17 +63,15 @@ fn current_callback() -> Option<Entry> {
 }
 
 fn in_noreclaim_scope() -> bool {
-    let l = layout();
     // SAFETY: helper without preconditions.
     let task = unsafe { bpf_get_current_task() };
-    read::<u32>(task, l.task_flags).is_ok_and(|f| f & PF_MEMALLOC != 0)
+    read::<u32>(task, off!(task_flags)).is_ok_and(|f| f & PF_MEMALLOC != 0)
 }
 
 // ---- allocations -------------------------------------------------------------------------
 
 fn on_alloc<C: StackIdContext>(ctx: &C, gfp: u32, call_site: u64) {
-    let l = layout();
-    if gfp & l.gfp_direct_reclaim == 0 || is_self() {
+    if gfp & off!(gfp_direct_reclaim) == 0 || is_self() {
         return;
     }
     if let Some(cb) = current_callback() {
@@ -118,25 +116,23 @@ fn tp_field<T: Default>(ctx: &TracePointContext, off: u32) -> T {
 
 #[tracepoint(category = "kmem", name = "kmalloc")]
 pub fn rule_kmalloc(ctx: TracePointContext) -> u32 {
-    let l = layout();
-    let gfp: u32 = tp_field(&ctx, l.tp_kmalloc_gfp);
-    let site: u64 = tp_field(&ctx, l.tp_kmalloc_call_site);
+    let gfp: u32 = tp_field(&ctx, off!(tp_kmalloc_gfp));
+    let site: u64 = tp_field(&ctx, off!(tp_kmalloc_call_site));
     on_alloc(&ctx, gfp, site);
     0
 }
 
 #[tracepoint(category = "kmem", name = "kmem_cache_alloc")]
 pub fn rule_cache_alloc(ctx: TracePointContext) -> u32 {
-    let l = layout();
-    let gfp: u32 = tp_field(&ctx, l.tp_cache_alloc_gfp);
-    let site: u64 = tp_field(&ctx, l.tp_cache_alloc_call_site);
+    let gfp: u32 = tp_field(&ctx, off!(tp_cache_alloc_gfp));
+    let site: u64 = tp_field(&ctx, off!(tp_cache_alloc_call_site));
     on_alloc(&ctx, gfp, site);
     0
 }
 
 #[tracepoint(category = "kmem", name = "mm_page_alloc")]
 pub fn rule_page_alloc(ctx: TracePointContext) -> u32 {
-    let gfp: u32 = tp_field(&ctx, layout().tp_page_alloc_gfp);
+    let gfp: u32 = tp_field(&ctx, off!(tp_page_alloc_gfp));
     on_alloc(&ctx, gfp, 0);
     0
 }
@@ -254,7 +250,7 @@ pub fn rule_sched_switch(ctx: BtfTracePointContext) -> u32 {
     let Some(cb) = current_callback() else {
         return 0;
     };
-    let flags: u32 = read(cb.arg1, layout().range_flags).unwrap_or(MMU_NOTIFIER_RANGE_BLOCKABLE);
+    let flags: u32 = read(cb.arg1, off!(range_flags)).unwrap_or(MMU_NOTIFIER_RANGE_BLOCKABLE);
     if flags & MMU_NOTIFIER_RANGE_BLOCKABLE == 0 {
         report(&ctx, hazard::SLEEP_NONBLOCKABLE, Some(&cb), prev_state, 0);
     }

@@ -313,7 +313,7 @@ impl Callbacks {
         }
         let load = |name: &str, ebpf: &mut Ebpf| -> Result<()> {
             let p = as_mut::<KProbe>(ebpf.program_mut(name).context("program missing")?)?;
-            p.load()?;
+            p.load().with_context(|| format!("loading {name}"))?;
             Ok(())
         };
         match load(CALLBACK_ENTRY, ebpf).and_then(|()| load(CALLBACK_RETURN, ebpf)) {

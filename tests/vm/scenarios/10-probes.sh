@@ -3,9 +3,9 @@
 . tests/vm/lib.sh
 for mode in "" "--attach fentry" "--attach kprobe"; do
     out=$("$NT_TOP" probes --json $mode) || fail "probes $mode exited non-zero"
-    echo "$out" > "$VM_OUT/probes${mode:+-${mode#--attach }}.json"
+    printf "%s\n" "$out" > "$VM_OUT/probes${mode:+-${mode#--attach }}.json"
     for hook in insert deferred remove invalidate read_begin lifecycle; do
-        m=$(echo "$out" | jq -r ".[] | select(.hook == \"$hook\") | .mode")
-        [ "$m" != missing ] && [ -n "$m" ] || fail "$hook missing with '$mode': $(echo "$out" | jq -c ".[] | select(.hook == \"$hook\")")"
+        m=$(printf "%s\n" "$out" | jq -r ".[] | select(.hook == \"$hook\") | .mode")
+        [ "$m" != missing ] && [ -n "$m" ] || fail "$hook missing with '$mode': $(printf "%s\n" "$out" | jq -c ".[] | select(.hook == \"$hook\")")"
     done
 done
