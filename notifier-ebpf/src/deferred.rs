@@ -19,7 +19,7 @@ use notifier_common::EventKind;
 use crate::{
     emit::emit,
     kernel::{off, read},
-    maps::DEFERRED,
+    maps::{DEFERRED, deferred_hint, set_deferred_hint},
 };
 
 #[fexit(function = "mn_itree_inv_end")]
@@ -35,16 +35,24 @@ pub fn inv_end_kretprobe(_ctx: RetProbeContext) -> u32 {
 }
 
 fn sweep() {
+    if !deferred_hint() {
+        return;
+    }
+    set_deferred_hint(0);
+    let mut still_pending: u64 = 0;
     // SAFETY: DEFERRED is a map definition (repr(transparent) over bpf_map_def); the
-    // callback has the signature bpf_for_each_map_elem requires.
+    // callback has the signature bpf_for_each_map_elem requires and gets `still_pending`.
     unsafe {
         bpf_for_each_map_elem(
             &raw const DEFERRED as *mut c_void,
             check_one as *mut c_void,
-            core::ptr::null_mut(),
+            &raw mut still_pending as *mut c_void,
             0,
         )
     };
+    if still_pending != 0 {
+        set_deferred_hint(1);
+    }
 }
 
 /// `long (*)(struct bpf_map *map, const void *key, void *value, void *ctx)`.
@@ -52,12 +60,15 @@ extern "C" fn check_one(
     map: *mut c_void,
     key: *const u64,
     value: *const u64,
-    _ctx: *mut c_void,
+    ctx: *mut c_void,
 ) -> i64 {
-    // SAFETY: the kernel passes valid key and value pointers of this map's types.
+    // SAFETY: the kernel passes valid key and value pointers of this map's types; ctx is
+    // the sweep's counter of entries still pending.
     let (sub, mm) = unsafe { (*key, *value) };
     // Still an empty rb node (RB_CLEAR_NODE: parent == itself): still pending.
     if read::<u64>(sub, 0).unwrap_or(sub) == sub {
+        // SAFETY: see above.
+        unsafe { *(ctx as *mut u64) += 1 };
         return 0;
     }
     // SAFETY: deleting the element being visited is allowed for hash maps.

@@ -15,7 +15,7 @@ use crate::{
     context::{mmap_lock_state, task_flags},
     emit::{emit, is_self, now, task_key},
     kernel::{notifier, off, read},
-    maps::{DEFERRED, Entry, INSERT_ENTRY},
+    maps::{Entry, INSERT_ENTRY, deferred_add, deferred_forget},
 };
 
 #[fexit(function = "mmu_interval_notifier_insert")]
@@ -120,12 +120,12 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
 /// application it has no insert for, and this insert then reads as live) or this read sees
 /// a linked node and removes the entry; no ordering loses it.
 fn is_deferred(sub: u64, mm: u64) -> bool {
-    let _ = DEFERRED.insert(&sub, &mm, 0);
+    deferred_add(sub, mm);
     let parent: u64 = read(sub, 0).unwrap_or(0);
     if parent == sub {
         true
     } else {
-        let _ = DEFERRED.remove(&sub);
+        deferred_forget(sub);
         false
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
     kernel::notifier,
-    maps::{DEFERRED, Entry, REMOVE_ENTRY},
+    maps::{Entry, REMOVE_ENTRY, deferred_forget},
 };
 
 #[fentry(function = "mmu_interval_notifier_remove")]
@@ -45,7 +45,7 @@ fn on_entry(sub: u64) {
         return;
     }
     // A pending insert removed before it was applied is simply unhooked by the kernel.
-    let _ = DEFERRED.remove(&sub);
+    deferred_forget(sub);
     let n = notifier(sub);
     let mm = n.as_ref().map(|n| n.mm).unwrap_or(0);
     let _ = REMOVE_ENTRY.insert(

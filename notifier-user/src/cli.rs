@@ -22,11 +22,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Stream decoded events to stdout (default when no command is given).
+    /// The interactive view (default when no command is given and stdout is a terminal).
+    Top(CaptureArgs),
+    /// Stream decoded events to stdout (default without a terminal).
     Trace(TraceArgs),
     /// Capture to a recording file that `replay` can read back.
     Record(RecordArgs),
-    /// Feed a recording through the same mirror as a live session.
+    /// Feed a recording through the same mirror as a live session: the interactive view on
+    /// a terminal, or headless with --trace / --summary-json.
     Replay(ReplayArgs),
     /// Show how each hook is attached on this kernel, or why it cannot be.
     Probes(ProbesArgs),

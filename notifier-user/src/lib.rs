@@ -12,3 +12,4 @@ pub mod rules;
 pub mod session;
 pub mod source;
 pub mod symbols;
+pub mod tui;

@@ -1,7 +1,7 @@
 use std::{
     collections::HashSet,
     fs,
-    io::Write as _,
+    io::{IsTerminal as _, Write as _},
     path::Path,
     process::ExitCode,
     time::{SystemTime, UNIX_EPOCH},
@@ -18,6 +18,7 @@ use notifier_user::{
     rules::{Engine, RULES, RuleId, Thresholds, info},
     session::{LiveSession, Sink as _},
     symbols::KernelSymbols,
+    tui::{self, app::App},
 };
 
 mod cli;
@@ -47,11 +48,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
+    let interactive = std::io::stdout().is_terminal();
+    let default = if interactive {
+        Command::Top(CaptureArgs::default())
+    } else {
+        Command::Trace(TraceArgs::default())
+    };
+    match cli.command.unwrap_or(default) {
+        Command::Top(args) => rt.block_on(top(args)),
         Command::Probes(args) => probes(args),
         Command::Trace(args) => rt.block_on(trace(args)),
         Command::Record(args) => rt.block_on(record(args)),
-        Command::Replay(args) => replay(args),
+        Command::Replay(args) => rt.block_on(replay(args, interactive)),
         Command::Check(args) => rt.block_on(check(args)),
     }
 }
@@ -162,7 +170,33 @@ async fn record(args: RecordArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay(args: ReplayArgs) -> Result<ExitCode> {
+async fn top(args: CaptureArgs) -> Result<ExitCode> {
+    let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
+    p.rules = Some(Engine::new(None, Thresholds::default()));
+    let mut session = LiveSession::start(args.attach, false)?;
+    session.enable_cost_stats();
+    for sym in session.known_owners() {
+        p.owner(&sym);
+    }
+    let app = App::new(
+        p,
+        session.kernel_release.clone(),
+        session.hook_status().to_vec(),
+        "live".into(),
+    );
+    let (app, end) = tui::run_live(&mut session, app).await?;
+    eprintln!("notifier-top: {} events, {} lost", end.events, end.dropped);
+    if let Some(path) = &args.summary_json {
+        write_json(
+            path,
+            &app.pipeline
+                .summary(&session.kernel_release, session.hook_status()),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
     let reader = RecordingReader::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
     let header = reader.header().clone();
@@ -191,6 +225,16 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     p.finish()?;
     if let Some(path) = &args.summary_json {
         write_json(path, &p.summary(&header.kernel, &header.attach))?;
+    }
+    if interactive && !args.trace && args.summary_json.is_none() {
+        let label = format!("replay of {}", args.file.display());
+        tui::run_replay(App::new(
+            p,
+            header.kernel.clone(),
+            header.attach.clone(),
+            label,
+        ))
+        .await?;
     }
     Ok(ExitCode::SUCCESS)
 }

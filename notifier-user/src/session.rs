@@ -31,6 +31,9 @@ pub struct LiveSession {
     owners: HashMap<u64, Option<Symbol>>,
     /// Hazard stacks already handed downstream.
     stacks_sent: HashSet<u64>,
+    batch: Vec<Event>,
+    events: u64,
+    cost_stats: Option<crate::probe::cost::CostStats>,
     pub kernel_release: String,
 }
 
@@ -72,6 +75,9 @@ impl LiveSession {
             refreshed: Instant::now(),
             owners: HashMap::new(),
             stacks_sent: HashSet::new(),
+            batch: Vec::with_capacity(4096),
+            events: 0,
+            cost_stats: None,
             kernel_release: kernel_release(),
         })
     }
@@ -80,12 +86,66 @@ impl LiveSession {
         &self.probes.status
     }
 
+    /// Turns on the kernel's BPF run-time statistics for this session's lifetime, so
+    /// `cost_summary` can report the tool's own cost.
+    pub fn enable_cost_stats(&mut self) {
+        match crate::probe::cost::CostStats::enable() {
+            Ok(s) => self.cost_stats = Some(s),
+            Err(e) => warn!("BPF run-time statistics unavailable: {e:#}"),
+        }
+    }
+
+    /// `N ns/run over M runs` across all programs, when statistics are on.
+    pub fn cost_summary(&self) -> Option<String> {
+        self.cost_stats.as_ref()?;
+        let (runs, ns) = self.probes.costs().iter().fold((0u64, 0u64), |(r, t), c| {
+            (r + c.run_count, t + c.run_time_ns)
+        });
+        (runs > 0).then(|| format!("{:.0} ns/run ({runs} runs)", ns as f64 / runs as f64))
+    }
+
     /// Callback symbols hooked so far (known drivers are hooked at start).
     pub fn known_owners(&self) -> Vec<Symbol> {
         self.probes
             .callback_hooks()
             .map(|h| h.symbol.clone())
             .collect()
+    }
+
+    /// Waits for the next batch of events and hands it to `sink`. Cancel-safe: it only
+    /// awaits before taking anything off the ring buffer.
+    pub async fn next(&mut self, sink: &mut impl Sink) -> Result<usize> {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.source.next_batch(|ev| batch.push(*ev)).await?;
+        let n = batch.len();
+        for ev in batch.drain(..) {
+            self.deliver(&ev, sink);
+        }
+        self.batch = batch;
+        self.events += n as u64;
+        sink.lost(self.source.dropped()?);
+        Ok(n)
+    }
+
+    /// Hands `sink` everything the kernel already queued (it belongs to this session) and
+    /// reports what the session saw.
+    pub fn finish(&mut self, sink: &mut impl Sink) -> Result<SessionEnd> {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.source.drain_now(|ev| batch.push(*ev));
+        self.events += batch.len() as u64;
+        for ev in batch.drain(..) {
+            self.deliver(&ev, sink);
+        }
+        let dropped = self.source.dropped()?;
+        sink.lost(dropped);
+        if dropped > 0 {
+            warn!("{dropped} events were lost: the ring buffer was full");
+        }
+        Ok(SessionEnd {
+            events: self.events,
+            dropped,
+            malformed: self.source.malformed,
+        })
     }
 
     /// Runs until `duration` elapses, Ctrl-C or SIGTERM. The sink sees each callback symbol
@@ -100,34 +160,15 @@ impl LiveSession {
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
         tokio::pin!(sleep);
-        let mut end = SessionEnd::default();
-        let mut batch = Vec::with_capacity(1024);
         loop {
             tokio::select! {
-                r = self.source.next_batch(|ev| batch.push(*ev)) => { r?; }
+                r = self.next(sink) => { r?; }
                 _ = &mut sleep, if deadline.is_some() => break,
                 _ = tokio::signal::ctrl_c() => break,
                 _ = sigterm.recv() => break,
             }
-            end.events += batch.len() as u64;
-            for ev in batch.drain(..) {
-                self.deliver(&ev, sink);
-            }
-            sink.lost(self.source.dropped()?);
         }
-        // Everything the kernel already queued belongs to this session.
-        self.source.drain_now(|ev| batch.push(*ev));
-        end.events += batch.len() as u64;
-        for ev in batch.drain(..) {
-            self.deliver(&ev, sink);
-        }
-        end.dropped = self.source.dropped()?;
-        sink.lost(end.dropped);
-        end.malformed = self.source.malformed;
-        if end.dropped > 0 {
-            warn!("{} events were lost: the ring buffer was full", end.dropped);
-        }
-        Ok(end)
+        self.finish(sink)
     }
 
     fn deliver(&mut self, ev: &Event, sink: &mut impl Sink) {

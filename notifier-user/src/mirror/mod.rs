@@ -86,7 +86,13 @@ pub struct Mm {
     pub removes: u64,
     /// Invalidations seen per second, for rates: (second, count) of the last two seconds.
     pub rate: Rate,
+    /// The most recent invalidated ranges (start, last, event), for the address-space map:
+    /// an UNMAP inside an interval is a hole the interval keeps spanning.
+    pub recent: std::collections::VecDeque<(u64, u64, u8)>,
 }
+
+/// Recent ranges kept per mm.
+const RECENT_RANGES: usize = 32;
 
 /// Counts per second, kept for the current and previous second of the event clock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -308,6 +314,10 @@ impl Mirror {
             m.open_ranges += 1;
         }
         m.rate.hit(ev.ts_ns);
+        if m.recent.len() == RECENT_RANGES {
+            m.recent.pop_front();
+        }
+        m.recent.push_back((ev.start, ev.last, ev.event));
         let unmap = ev.event == 0;
         let owners = &mut self.owners;
         for iv in m.intervals.values_mut() {

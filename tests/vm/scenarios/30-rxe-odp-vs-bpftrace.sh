@@ -7,7 +7,7 @@ case "$NT_RELEASE" in 7.*) ;; *) skip "rxe ODP needs 7.x (6.12's rxe has no ODP)
 gid=$(nt-rxe-setup) || fail "nt-rxe-setup"
 W=$VM_OUT/rxe
 mkdir -p $W
-bpftrace -q -e '
+bpftrace -e '
 kprobe:mmu_interval_notifier_insert /comm == "ibv_rc_pingpong"/ { @insert++ }
 kprobe:mmu_interval_notifier_remove /comm == "ibv_rc_pingpong"/ { @remove++ }
 kprobe:mmu_interval_read_begin /comm == "ibv_rc_pingpong"/ { @read_begin++ }
@@ -16,8 +16,13 @@ END { printf("insert %d\nremove %d\nread_begin %d\nrange_start %d\n", @insert, @
 ' > $W/bpftrace.out 2>$W/bpftrace.err &
 BT=$!
 start_top trace --json --raw-pointers --summary-json $W/summary.json
-# bpftrace prints nothing until it is attached; give it the time notifier-top took.
-sleep 3
+# bpftrace compiles its programs with LLVM (slow under emulation): wait until it attached.
+i=0
+until grep -q "^Attaching" $W/bpftrace.out; do
+    kill -0 $BT || fail "bpftrace died: $(cat $W/bpftrace.err)"
+    i=$((i + 1)); [ $i -lt 600 ] || fail "bpftrace never attached"
+    sleep 0.2
+done
 timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 20 > $W/server.out 2>&1 &
 SRV=$!
 sleep 2

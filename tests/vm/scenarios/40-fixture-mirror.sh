@@ -9,6 +9,7 @@ trap 'nfctl purge; rmmod notifier_fixture' EXIT
 for mode in fentry kprobe; do
     W=$VM_OUT/fixture-$mode
     mkdir -p $W
+    : > $W/scenarios.jsonl
     start_top trace --json --raw-pointers --attach $mode --summary-json $W/summary.json
     for s in basic deferred exit-with-intervals read-side; do
         nfctl scenario $s >> $W/scenarios.jsonl || fail "scenario $s"

@@ -1,0 +1,101 @@
+//! The processes table as rows: computed from the mirror each frame, filtered and sorted.
+
+use super::app::{App, SortKey};
+use crate::{export::summary::owner_name, mirror::State};
+
+pub struct ProcessRow {
+    pub mm: u64,
+    pub pids: String,
+    pub comm: String,
+    pub live: usize,
+    pub deferred: usize,
+    pub bytes: u64,
+    pub rate: u64,
+    pub cb_p99_ns: Option<u64>,
+    pub waits: u64,
+    pub findings: usize,
+    pub exited: bool,
+    owners: Vec<String>,
+}
+
+/// A filter term: `pid:N`, `comm:TEXT`, `owner:TEXT`, or plain text matching any of them.
+fn matches(row: &ProcessRow, filter: &str) -> bool {
+    filter.split_whitespace().all(|term| {
+        let (key, value) = term.split_once(':').unwrap_or(("", term));
+        let value = value.to_lowercase();
+        let pid = || row.pids.split(',').any(|p| p == value);
+        let comm = || row.comm.to_lowercase().contains(&value);
+        let owner = || row.owners.iter().any(|o| o.to_lowercase().contains(&value));
+        match key {
+            "pid" => pid(),
+            "comm" => comm(),
+            "owner" => owner(),
+            _ => pid() || comm() || owner(),
+        }
+    })
+}
+
+pub fn process_rows(app: &App) -> Vec<ProcessRow> {
+    let m = &app.pipeline.mirror;
+    let findings: Vec<_> = app
+        .pipeline
+        .rules
+        .iter()
+        .flat_map(|r| r.findings())
+        .collect();
+    let mut rows: Vec<ProcessRow> = m
+        .mms
+        .iter()
+        .filter(|(_, mm)| !mm.intervals.is_empty() || mm.ranges > 0 || mm.inserts > 0)
+        .map(|(&mm_ptr, mm)| {
+            let mut owners: Vec<String> = mm
+                .intervals
+                .values()
+                .map(|iv| {
+                    let (name, driver) = owner_name(iv.owner, &app.pipeline.owners);
+                    driver.map_or(name.clone(), |d| format!("{name} {d}"))
+                })
+                .collect();
+            owners.sort();
+            owners.dedup();
+            ProcessRow {
+                mm: mm_ptr,
+                pids: mm
+                    .processes
+                    .keys()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                comm: mm.processes.values().next().cloned().unwrap_or_default(),
+                live: mm
+                    .intervals
+                    .values()
+                    .filter(|iv| iv.state != State::DeferredInsert)
+                    .count(),
+                deferred: mm
+                    .intervals
+                    .values()
+                    .filter(|iv| iv.state == State::DeferredInsert)
+                    .count(),
+                bytes: mm.intervals.values().map(|iv| iv.size()).sum(),
+                rate: mm.rate.previous,
+                cb_p99_ns: mm.callbacks.quantile_ns(0.99),
+                waits: mm.read_begin_waits,
+                findings: findings.iter().filter(|f| f.mm == mm_ptr).count(),
+                exited: mm.released,
+                owners,
+            }
+        })
+        .filter(|r| app.filter.is_empty() || matches(r, &app.filter))
+        .collect();
+    match app.sort {
+        SortKey::Intervals => rows.sort_by_key(|r| std::cmp::Reverse((r.live + r.deferred, r.mm))),
+        SortKey::Bytes => rows.sort_by_key(|r| std::cmp::Reverse((r.bytes, r.mm))),
+        SortKey::Rate => rows.sort_by_key(|r| std::cmp::Reverse((r.rate, r.mm))),
+        SortKey::CallbackP99 => rows.sort_by_key(|r| std::cmp::Reverse((r.cb_p99_ns, r.mm))),
+        SortKey::Waits => rows.sort_by_key(|r| std::cmp::Reverse((r.waits, r.mm))),
+        SortKey::Pid => rows.sort_by(|a, b| a.pids.cmp(&b.pids)),
+        SortKey::Comm => rows.sort_by(|a, b| a.comm.cmp(&b.comm).then(a.pids.cmp(&b.pids))),
+    }
+    rows
+}

@@ -1,0 +1,144 @@
+//! One process: its intervals and an address-space map of where they sit, where recent
+//! invalidations landed, and where a munmap cut a hole into a registered interval (the
+//! interval keeps its bounds: the hole shows inside it).
+
+use ratatui::{
+    Frame,
+    layout::{Constraint, Layout, Rect},
+    style::{Color, Modifier, Style},
+    text::{Line, Span},
+    widgets::{Block, Paragraph, Row, Table},
+};
+
+use super::dur;
+use crate::{
+    export::{
+        summary::owner_name,
+        trace::{event_name, human_size},
+    },
+    mirror::{Mm, State},
+    tui::app::App,
+};
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let Some(mm) = app
+        .detail_mm
+        .and_then(|mm| app.pipeline.mirror.mms.get(&mm))
+    else {
+        f.render_widget(
+            Paragraph::new("This process is gone from the mirror (Esc: back)")
+                .block(Block::bordered()),
+            area,
+        );
+        return;
+    };
+    let map_height = (mm.intervals.len().min(8) as u16) + 3;
+    let [table_area, map_area] =
+        Layout::vertical([Constraint::Min(4), Constraint::Length(map_height)]).areas(area);
+    let mut ivs: Vec<_> = mm.intervals.values().collect();
+    ivs.sort_by_key(|iv| iv.start);
+    let header = Row::new([
+        "RANGE", "SIZE", "OWNER", "STATE", "INV", "UNMAP", "LAST", "CB P99", "RB WAIT",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = ivs.iter().map(|iv| {
+        let (owner, driver) = owner_name(iv.owner, &app.pipeline.owners);
+        Row::new(vec![
+            format!("{:x}-{:x}", iv.start, iv.last),
+            human_size(iv.size()),
+            driver.unwrap_or(owner),
+            match iv.state {
+                State::Live => "live".into(),
+                State::DeferredInsert => "deferred".into(),
+                State::Removing => "removing".into(),
+            },
+            iv.invalidations.to_string(),
+            iv.unmaps.to_string(),
+            if iv.last_event == u8::MAX {
+                "-".into()
+            } else {
+                event_name(iv.last_event).into()
+            },
+            dur(iv.callbacks.quantile_ns(0.99)),
+            format!("{}", iv.read_begin_waits),
+        ])
+    });
+    let widths = [
+        Constraint::Length(27),
+        Constraint::Length(8),
+        Constraint::Min(10),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(7),
+    ];
+    let procs: Vec<String> = mm
+        .processes
+        .iter()
+        .map(|(p, c)| format!("{c}/{p}"))
+        .collect();
+    let title = format!(
+        " {} · {} intervals{} (Esc: back) ",
+        procs.join(" "),
+        ivs.len(),
+        if mm.released { " · exited" } else { "" }
+    );
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::bordered().title(title)),
+        table_area,
+    );
+    f.render_widget(
+        Paragraph::new(map(mm, map_area.width.saturating_sub(2) as usize)).block(
+            Block::bordered().title(
+                " address-space map: █ registered  ▒ invalidated  ╳ unmapped inside an interval ",
+            ),
+        ),
+        map_area,
+    );
+}
+
+/// One line per interval (the first eight by address), each scaled to the interval itself
+/// so that holes show however small the interval is next to its neighbours.
+fn map(mm: &Mm, width: usize) -> Vec<Line<'static>> {
+    let mut ivs: Vec<_> = mm.intervals.values().collect();
+    if ivs.is_empty() {
+        return vec![Line::raw("no intervals")];
+    }
+    ivs.sort_by_key(|iv| iv.start);
+    let label = 14;
+    let width = width.saturating_sub(label).max(8);
+    ivs.iter()
+        .take(8)
+        .map(|iv| {
+            let span = iv.size().max(1) as f64;
+            let cell = |a: u64| {
+                ((((a - iv.start) as f64) / span) * width as f64).min(width as f64 - 1.0) as usize
+            };
+            let mut cells = vec!['█'; width];
+            for &(s, l, ev) in &mm.recent {
+                if l < iv.start || s > iv.last {
+                    continue;
+                }
+                for c in cell(s.max(iv.start))..=cell(l.min(iv.last)) {
+                    cells[c] = if ev == 0 { '╳' } else { '▒' };
+                }
+            }
+            let color = match iv.state {
+                State::Live => Color::Green,
+                State::DeferredInsert => Color::Yellow,
+                State::Removing => Color::Red,
+            };
+            Line::from(vec![
+                Span::raw(format!("{:>12x}  ", iv.start)),
+                Span::styled(
+                    cells.into_iter().collect::<String>(),
+                    Style::new().fg(color),
+                ),
+            ])
+        })
+        .collect()
+}

@@ -1,0 +1,95 @@
+use ratatui::{
+    Frame,
+    layout::{Constraint, Layout, Rect},
+    style::{Color, Modifier, Style},
+    text::{Line, Span},
+    widgets::{Paragraph, Sparkline},
+};
+
+use crate::tui::app::{App, View};
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let [text, spark] =
+        Layout::horizontal([Constraint::Min(40), Constraint::Length(24)]).areas(area);
+    let m = &app.pipeline.mirror;
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let modes: Vec<String> = app
+        .attach
+        .iter()
+        .map(|s| format!("{}={}", s.hook, s.mode))
+        .collect();
+    let tabs = [
+        ("1 processes", View::Processes),
+        ("2 owners", View::Owners),
+        ("3 events", View::Feed),
+        ("4 findings", View::Findings),
+    ];
+    let tab_line: Vec<Span> = tabs
+        .iter()
+        .flat_map(|(name, v)| {
+            let style = if app.view == *v || (app.view == View::Detail && *v == View::Processes) {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            };
+            [Span::styled(*name, style), Span::raw(" ")]
+        })
+        .collect();
+    let lost_style = if m.counters.lost > 0 {
+        Style::new().fg(Color::Red)
+    } else {
+        Style::new()
+    };
+    let lines = vec![
+        Line::from(vec![
+            Span::styled("notifier-top ", bold),
+            Span::raw(format!(
+                "{} · {} · {:.0}s",
+                app.kernel, app.source_label, app.elapsed_s
+            )),
+        ]),
+        Line::from(vec![
+            Span::raw(format!(
+                "{:.0} ev/s · {} events · {} intervals · ",
+                app.events_per_sec,
+                m.counters.events,
+                m.live_intervals()
+            )),
+            Span::styled(format!("{} lost", m.counters.lost), lost_style),
+            Span::raw(format!(" · {} findings", app.findings_count())),
+            Span::raw(
+                app.bpf_cost
+                    .as_deref()
+                    .map(|c| format!(" · bpf {c}"))
+                    .unwrap_or_default(),
+            ),
+            Span::raw(if app.filter.is_empty() {
+                String::new()
+            } else {
+                format!(" · filter '{}'", app.filter)
+            }),
+            Span::raw(if app.paused {
+                " · PAUSED".to_owned()
+            } else {
+                String::new()
+            }),
+        ]),
+        Line::from(Span::styled(
+            modes.join(" "),
+            Style::new().fg(Color::DarkGray),
+        )),
+        Line::from(tab_line),
+    ];
+    f.render_widget(Paragraph::new(lines), text);
+    let data: Vec<u64> = app.rate_history.iter().copied().collect();
+    let start = data.len().saturating_sub(spark.width as usize);
+    f.render_widget(
+        Sparkline::default()
+            .data(&data[start..])
+            .style(Style::new().fg(Color::Cyan)),
+        Rect {
+            height: spark.height.saturating_sub(1),
+            ..spark
+        },
+    );
+}

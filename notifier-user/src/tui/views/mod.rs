@@ -1,0 +1,80 @@
+//! Drawing: one module per view; each reads the App, none changes it.
+
+mod detail;
+mod feed;
+mod findings;
+mod header;
+mod help;
+mod owners;
+mod processes;
+
+use ratatui::{
+    Frame,
+    layout::{Constraint, Layout},
+    style::{Modifier, Style},
+    text::{Line, Span},
+};
+
+use super::app::{App, View};
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    header::draw(f, head, app);
+    match app.view {
+        View::Processes => processes::draw(f, body, app),
+        View::Detail => detail::draw(f, body, app),
+        View::Owners => owners::draw(f, body, app),
+        View::Feed => feed::draw(f, body, app),
+        View::Findings => findings::draw(f, body, app),
+    }
+    footer(f, foot, app);
+    if app.help {
+        help::draw(f, f.area());
+    }
+}
+
+fn footer(f: &mut Frame, area: ratatui::layout::Rect, app: &App) {
+    let line = if app.editing_filter {
+        Line::from(vec![
+            Span::styled("filter: ", Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(format!("{}▏", app.filter)),
+        ])
+    } else {
+        let keys = [
+            ("1-4", "views"),
+            ("↵", "detail"),
+            ("s", "sort"),
+            ("/", "filter"),
+            ("p", "pause"),
+            ("?", "help"),
+            ("q", "quit"),
+        ];
+        Line::from(
+            keys.iter()
+                .flat_map(|(k, d)| {
+                    [
+                        Span::styled(*k, Style::new().add_modifier(Modifier::REVERSED)),
+                        Span::raw(format!(" {d}  ")),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    f.render_widget(line, area);
+}
+
+/// `12.3µs`-style durations for narrow columns.
+pub fn dur(ns: Option<u64>) -> String {
+    match ns {
+        None => "-".into(),
+        Some(n) if n < 1_000 => format!("{n}ns"),
+        Some(n) if n < 1_000_000 => format!("{:.1}µs", n as f64 / 1e3),
+        Some(n) if n < 1_000_000_000 => format!("{:.1}ms", n as f64 / 1e6),
+        Some(n) => format!("{:.1}s", n as f64 / 1e9),
+    }
+}
