@@ -82,7 +82,9 @@ impl KernelSymbols {
     pub fn containing(&self, addr: u64) -> Option<(&Symbol, u64)> {
         let i = self.syms.partition_point(|s| s.addr <= addr);
         let s = self.syms.get(i.checked_sub(1)?)?;
-        Some((s, addr - s.addr))
+        // No function is a megabyte long: such an address is outside every symbol (BPF
+        // trampolines and programs are not in this table), not deep inside the last one.
+        (addr - s.addr < 1 << 20).then_some((s, addr - s.addr))
     }
 
     /// `func+0xoff [module]`, or the raw address.

@@ -37,27 +37,31 @@ fn matches(row: &ProcessRow, filter: &str) -> bool {
 
 pub fn process_rows(app: &App) -> Vec<ProcessRow> {
     let m = &app.pipeline.mirror;
-    let findings: Vec<_> = app
-        .pipeline
-        .rules
-        .iter()
-        .flat_map(|r| r.findings())
-        .collect();
+    let mut findings_per_mm = std::collections::HashMap::<u64, usize>::new();
+    for f in app.pipeline.rules.iter().flat_map(|r| r.findings()) {
+        *findings_per_mm.entry(f.mm).or_default() += 1;
+    }
     let mut rows: Vec<ProcessRow> = m
         .mms
         .iter()
         .filter(|(_, mm)| !mm.intervals.is_empty() || mm.ranges > 0 || mm.inserts > 0)
         .map(|(&mm_ptr, mm)| {
-            let mut owners: Vec<String> = mm
-                .intervals
-                .values()
-                .map(|iv| {
-                    let (name, driver) = owner_name(iv.owner, &app.pipeline.owners);
-                    driver.map_or(name.clone(), |d| format!("{name} {d}"))
-                })
-                .collect();
-            owners.sort();
-            owners.dedup();
+            // Owner names only matter to a filter; a frame with 100k intervals must not
+            // format one string per interval.
+            let owners = if app.filter.is_empty() {
+                Vec::new()
+            } else {
+                let mut addrs: Vec<u64> = mm.intervals.values().map(|iv| iv.owner).collect();
+                addrs.sort_unstable();
+                addrs.dedup();
+                addrs
+                    .into_iter()
+                    .map(|a| {
+                        let (name, driver) = owner_name(a, &app.pipeline.owners);
+                        driver.map_or(name.clone(), |d| format!("{name} {d}"))
+                    })
+                    .collect()
+            };
             ProcessRow {
                 mm: mm_ptr,
                 pids: mm
@@ -81,7 +85,7 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                 rate: mm.rate.previous,
                 cb_p99_ns: mm.callbacks.quantile_ns(0.99),
                 waits: mm.read_begin_waits,
-                findings: findings.iter().filter(|f| f.mm == mm_ptr).count(),
+                findings: findings_per_mm.get(&mm_ptr).copied().unwrap_or(0),
                 exited: mm.released,
                 owners,
             }

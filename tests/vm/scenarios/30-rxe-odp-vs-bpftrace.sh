@@ -36,10 +36,14 @@ grep '"comm":"ibv_rc_pingpong"' $W/trace.jsonl > $W/pp.jsonl
 ours() { grep -c "\"kind\":\"$1\"" $W/pp.jsonl; }
 theirs() { sed -n "s/^$1 //p" $W/bpftrace.out; }
 cat $W/bpftrace.out
+# Equal counts are the expectation; bpftrace's kprobes can miss a hit (a kprobe that fires
+# while another probe's handler runs on the same CPU is skipped and only counted as
+# "missed"), so notifier-top must see at least what bpftrace saw, and at most one more.
 for k in insert:insert remove:remove_begin read_begin:read_begin range_start:range_start; do
     b=${k%%:*}; o=${k#*:}
-    echo "$b: bpftrace $(theirs $b) notifier-top $(ours $o)"
-    [ "$(theirs $b)" = "$(ours $o)" ] || fail "$b count differs"
+    t=$(theirs $b); u=$(ours $o)
+    echo "$b: bpftrace $t notifier-top $u"
+    [ "$u" -ge "$t" ] && [ "$u" -le $((t + 1)) ] || fail "$b count differs"
 done
 [ "$(ours insert)" -ge 2 ] || fail "expected at least one ODP MR per side"
 left=$(jq '[.processes[] | select(.comms | index("ibv_rc_pingpong")) | .intervals | length] | add // 0' $W/summary.json)
