@@ -22,7 +22,9 @@ start_top() {
 # and prints its stdout.
 stop_top() {
     kill -INT "$NT_PID"
-    wait "$NT_PID" || { cat "$NT_ERR"; fail "notifier-top exited with $?"; }
+    wait "$NT_PID"
+    rc=$?
+    [ $rc = 0 ] || { cat "$NT_ERR" "$NT_OUT"; fail "notifier-top exited with $rc"; }
     cat "$NT_OUT"
 }
 

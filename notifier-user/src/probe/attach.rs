@@ -348,7 +348,10 @@ impl Callbacks {
                 (Some(m), true) => format!("{m}:{}", sym.name),
                 _ => sym.name.clone(),
             };
-            let result = [CALLBACK_ENTRY, CALLBACK_RETURN]
+            // Return probe first: an entry probe armed alone for a moment would leave a
+            // callback's entry state behind for ever (every later allocation of that task
+            // would look like one inside a callback).
+            let result = [CALLBACK_RETURN, CALLBACK_ENTRY]
                 .iter()
                 .try_for_each(|prog| -> Result<()> {
                     let p = as_mut::<KProbe>(ebpf.program_mut(prog).context("program missing")?)?;
