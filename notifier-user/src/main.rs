@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use notifier_common::EVENT_SIZE;
 use notifier_user::{
-    export::pointers::Pointers,
+    export::{create_private, pointers::Pointers},
     pipeline::{Pipeline, TraceFormat},
     probe::{HookStatus, Probes, layout, preflight},
     record::{Header, Record, RecordingReader, RecordingWriter},
@@ -334,14 +334,7 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     }
     let tmp = path.with_extension("partial");
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f = create_private(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }

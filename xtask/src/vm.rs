@@ -45,7 +45,7 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
     let out = opts.out.clone().unwrap_or_else(|| vm_dir.join("out"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = out.canonicalize()?;
-    fs::write(out.join(".command.sh"), command_script(argv, &k.id)?)?;
+    fs::write(out.join(".command.sh"), command_script(argv, k.id)?)?;
     let console_log = vm_dir.join("console.log");
     let mut log = fs::File::create(&console_log)?;
 

@@ -342,7 +342,7 @@ impl Callbacks {
         if !self.available {
             return None;
         }
-        if !self.hooked.contains_key(&sym.addr) {
+        let hook = self.hooked.entry(sym.addr).or_insert_with(|| {
             // Static callbacks of the same name in two modules need `module:function`.
             let target = match (&sym.module, syms.is_ambiguous(&sym.name)) {
                 (Some(m), true) => format!("{m}:{}", sym.name),
@@ -363,14 +363,11 @@ impl Callbacks {
                 Ok(()) => info!("tracing callback {}", sym.display()),
                 Err(e) => warn!("cannot trace callback {}: {e}", sym.display()),
             }
-            self.hooked.insert(
-                sym.addr,
-                CallbackHook {
-                    symbol: sym.clone(),
-                    result,
-                },
-            );
-        }
-        self.hooked.get(&sym.addr)
+            CallbackHook {
+                symbol: sym.clone(),
+                result,
+            }
+        });
+        Some(hook)
     }
 }

@@ -189,12 +189,11 @@ fn find_member(btf: &Btf, s: &btf_rs::Struct, field: &str, base_bits: u32) -> Re
         if name == field {
             return Ok(Some(bits));
         }
-        if name.is_empty() {
-            if let Type::Struct(inner) | Type::Union(inner) = btf.resolve_chained_type(m)? {
-                if let Some(found) = find_member(btf, &inner, field, bits)? {
-                    return Ok(Some(found));
-                }
-            }
+        if name.is_empty()
+            && let Type::Struct(inner) | Type::Union(inner) = btf.resolve_chained_type(m)?
+            && let Some(found) = find_member(btf, &inner, field, bits)?
+        {
+            return Ok(Some(found));
         }
     }
     Ok(None)

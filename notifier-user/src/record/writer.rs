@@ -1,7 +1,6 @@
 use std::{
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     io::{BufWriter, Write},
-    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -9,7 +8,7 @@ use anyhow::{Context as _, Result};
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
 
 use super::{FORMAT_VERSION, Header, MAGIC, StackRecord};
-use crate::symbols::Symbol;
+use crate::{export::create_private, symbols::Symbol};
 
 /// Events are buffered and compressed in blocks of this many.
 const BLOCK_EVENTS: usize = 4096;
@@ -36,13 +35,7 @@ impl RecordingWriter {
             .file_name()
             .context("recording path has no file name")?;
         let tmp = dir.join(format!(".{}.partial", name.to_string_lossy()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
+        let file = create_private(&tmp)?;
         let mut out = BufWriter::new(file);
         let header_json = serde_json::to_vec(header)?;
         out.write_all(MAGIC)?;

@@ -123,9 +123,8 @@ fn map(mm: &Mm, width: usize) -> Vec<Line<'static>> {
                 if l < iv.start || s > iv.last {
                     continue;
                 }
-                for c in cell(s.max(iv.start))..=cell(l.min(iv.last)) {
-                    cells[c] = if ev == 0 { '╳' } else { '▒' };
-                }
+                let mark = if ev == 0 { '╳' } else { '▒' };
+                cells[cell(s.max(iv.start))..=cell(l.min(iv.last))].fill(mark);
             }
             let color = match iv.state {
                 State::Live => Color::Green,
