@@ -5,6 +5,7 @@
 
 use std::{
     fs,
+    os::unix::fs::symlink,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, SystemTime},
@@ -16,24 +17,43 @@ use crate::cmd;
 
 pub struct PrivateApt {
     dir: PathBuf,
+    /// Whether the host's own sources and dpkg state are part of the view (for installing);
+    /// otherwise only the private suites are seen, against an empty dpkg state (for
+    /// downloading packages of other releases).
+    with_host: bool,
 }
 
 impl PrivateApt {
-    /// A private apt state under `dir` listing `suites` (each with main).
-    pub fn new(dir: &Path, suites: &[&str]) -> Result<PrivateApt> {
+    /// A download-only view of `suites` (each with main), state kept under `dir`.
+    pub fn fetch(dir: &Path, suites: &[&str]) -> Result<PrivateApt> {
+        PrivateApt::open(dir, suites, false)
+    }
+
+    /// The host's own sources plus `suites`, against the host's dpkg state: what installing a
+    /// package from e.g. bookworm-backports needs, still without writing to /etc/apt.
+    pub fn with_host(dir: &Path, suites: &[&str]) -> Result<PrivateApt> {
+        PrivateApt::open(dir, suites, true)
+    }
+
+    fn open(dir: &Path, suites: &[&str], with_host: bool) -> Result<PrivateApt> {
         let (uri, keyring) = debian_mirror()?;
-        for sub in ["lists/partial", "cache/archives/partial", "etc"] {
-            fs::create_dir_all(dir.join(sub))?;
+        for sub in ["lists/partial", "cache/archives/partial", "etc/parts"] {
+            fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("creating {}", dir.join(sub).display()))?;
         }
         let list: String = suites
             .iter()
             .map(|s| format!("deb [signed-by={keyring}] {uri} {s} main\n"))
             .collect();
         let path = dir.join("etc/sources.list");
-        let changed = fs::read_to_string(&path).ok().as_deref() != Some(list.as_str());
+        let mut changed = fs::read_to_string(&path).ok().as_deref() != Some(list.as_str());
         fs::write(&path, &list)?;
+        if with_host {
+            changed |= link_host_source_parts(&dir.join("etc/parts"))?;
+        }
         let apt = PrivateApt {
             dir: dir.to_path_buf(),
+            with_host,
         };
         if changed
             || apt
@@ -41,7 +61,8 @@ impl PrivateApt {
                 .is_none_or(|age| age > Duration::from_secs(6 * 3600))
         {
             cmd::step(&format!("apt update (private: {})", suites.join(", ")));
-            cmd::quiet(apt.command("apt-get").arg("update"))?;
+            cmd::quiet(apt.command("apt-get").arg("update"))
+                .context("updating the private apt lists (is the Debian mirror reachable?)")?;
         }
         Ok(apt)
     }
@@ -53,19 +74,35 @@ impl PrivateApt {
         SystemTime::now().duration_since(m.modified().ok()?).ok()
     }
 
-    fn command(&self, program: &str) -> Command {
-        let d = self.dir.display();
+    /// `program` (apt-get, apt-cache) with this view's options.
+    pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.args([
-            &format!("-oDir::Etc::SourceList={d}/etc/sources.list"),
-            "-oDir::Etc::SourceParts=/dev/null",
-            &format!("-oDir::State::Lists={d}/lists"),
-            &format!("-oDir::Cache={d}/cache"),
-            "-oDir::State::status=/dev/null",
-            "-oAPT::Architecture=amd64",
-            "-oAPT::Sandbox::User=root",
-        ]);
+        c.args(self.options());
         c
+    }
+
+    /// The `-o` options that select this view (for callers that wrap apt-get, e.g. in sudo).
+    pub fn options(&self) -> Vec<String> {
+        let d = self.dir.display();
+        let mut o = vec![
+            format!("-oDir::Etc::SourceList={d}/etc/sources.list"),
+            format!("-oDir::State::Lists={d}/lists"),
+            format!("-oDir::Cache={d}/cache"),
+            "-oAPT::Sandbox::User=root".to_owned(),
+        ];
+        if self.with_host {
+            o.push(format!("-oDir::Etc::SourceParts={d}/etc/parts"));
+        } else {
+            o.extend(
+                [
+                    "-oDir::Etc::SourceParts=/dev/null",
+                    "-oDir::State::status=/dev/null",
+                    "-oAPT::Architecture=amd64",
+                ]
+                .map(String::from),
+            );
+        }
+        o
     }
 
     /// The package a meta package (e.g. `linux-image-amd64`) depends on whose name starts
@@ -122,6 +159,42 @@ impl PrivateApt {
         }
         Ok(debs)
     }
+}
+
+/// Mirrors the host's own sources (/etc/apt/sources.list and sources.list.d) into `parts`
+/// as symlinks, so they are read where they are; returns whether the set changed.
+fn link_host_source_parts(parts: &Path) -> Result<bool> {
+    let mut wanted: Vec<PathBuf> = match fs::read_dir("/etc/apt/sources.list.d") {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sources" || x == "list"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let legacy = Path::new("/etc/apt/sources.list");
+    if legacy.is_file() {
+        wanted.push(legacy.to_path_buf());
+    }
+    let mut have: Vec<PathBuf> = fs::read_dir(parts)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| fs::read_link(p).ok())
+        .collect();
+    have.sort();
+    let mut sorted = wanted.clone();
+    sorted.sort();
+    if have == sorted {
+        return Ok(false);
+    }
+    for e in fs::read_dir(parts)? {
+        fs::remove_file(e?.path())?;
+    }
+    for src in &wanted {
+        symlink(
+            src,
+            parts.join(src.file_name().context("source file name")?),
+        )?;
+    }
+    Ok(true)
 }
 
 fn find_deb(dir: &Path, pkg: &str) -> Result<Option<PathBuf>> {

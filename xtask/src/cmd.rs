@@ -39,6 +39,19 @@ pub fn quiet(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// `program` as root: directly when we are root, else through `sudo -n` (never prompts, so
+/// CI without a terminal fails fast instead of hanging).
+pub fn privileged(program: &str) -> Command {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", program]);
+        c
+    }
+}
+
 /// Progress line for a step.
 pub fn step(what: &str) {
     eprintln!("==> {what}");

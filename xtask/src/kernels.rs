@@ -128,7 +128,7 @@ pub fn prepare(id: &str) -> Result<Kernel> {
         }
     }
     cmd::step(&format!("kernel {}: resolving in {}", spec.id, spec.suite));
-    let apt = PrivateApt::new(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
+    let apt = PrivateApt::fetch(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
     let image = apt.resolve("linux-image-amd64", spec.suite, "linux-image-")?;
     let release = image
         .trim_start_matches("linux-image-")
@@ -228,7 +228,7 @@ fn make_kbuild_runnable(k: &Kernel, cache: &Path) -> Result<()> {
         k.id,
         needy.len()
     ));
-    let apt = PrivateApt::new(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
+    let apt = PrivateApt::fetch(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
     let libs = [
         "libc6",
         "libelf1t64",

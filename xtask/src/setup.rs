@@ -1,19 +1,26 @@
 //! Everything a fresh Debian 12 machine needs, installed by the project itself. Idempotent,
-//! and fast when already done (checks before it installs).
+//! and fast when already done (checks before it installs, refreshes apt lists only when a
+//! package has no candidate or an install fails). Never removes a package.
 
-use std::{fs, os::unix::fs::symlink, path::Path, process::Command};
+use std::{
+    fs,
+    os::unix::fs::symlink,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cmd, paths};
+use crate::{apt::PrivateApt, cmd, paths};
 
-/// Debian packages: QEMU and the initramfs tools, module tooling, the guest-side tools a
-/// user reaches for (bpftrace, bpftool, rdma, ibverbs), and what builds the fixtures.
+/// Debian packages: the initramfs tools, module tooling, the guest-side tools a user reaches
+/// for (bpftrace, bpftool, rdma, ibverbs), and what builds the fixtures. QEMU is separate
+/// (see [`qemu`]).
 const PACKAGES: &[&str] = &[
-    "qemu-system-x86",
     "busybox-static",
     "kmod",
     "cpio",
+    "gzip",
     "xz-utils",
     "zstd",
     "gcc",
@@ -33,47 +40,159 @@ const PACKAGES: &[&str] = &[
     "tmux",
 ];
 
+/// QEMU for x86 guests; all of one version.
+const QEMU: &[&str] = &["qemu-system-x86", "qemu-system-common", "qemu-system-data"];
+
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn run() -> Result<()> {
-    apt_packages()?;
+    qemu()?;
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| installed_version(p).is_none())
+        .collect();
+    if missing.is_empty() {
+        cmd::step("apt packages: all present");
+    } else {
+        apt_install(&missing)?;
+    }
     nightly_rust_src()?;
-    bpf_linker()?;
+    let linker = bpf_linker()?;
     // The guest mounts its kernel's modules over /usr/lib/modules, which must exist on the
     // (read-only shared) host root; containers often lack it.
-    fs::create_dir_all("/usr/lib/modules").context("creating /usr/lib/modules (run as root)")?;
-    cmd::step("setup complete");
+    if !Path::new("/usr/lib/modules").is_dir() {
+        cmd::run(cmd::privileged("mkdir").args(["-p", "/usr/lib/modules"]))
+            .context("creating /usr/lib/modules (the guest mounts its modules there)")?;
+    }
+    cmd::step(&format!(
+        "setup complete. bpf-linker: {} (cargo xtask puts it on PATH itself; for plain cargo: \
+         export PATH={}:$PATH)",
+        linker.display(),
+        linker.parent().unwrap_or(&linker).display()
+    ));
     Ok(())
 }
 
-fn apt_packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
-    if missing.is_empty() {
-        cmd::step("apt packages: all present");
-        return Ok(());
+/// `apt-get install` of `pkgs` through the host's configuration; `apt-get update` first only
+/// when the lists are missing or lack one of them, and once more if the install fails
+/// (stale lists point at files the mirror has dropped).
+fn apt_install(pkgs: &[&str]) -> Result<()> {
+    let mut updated = false;
+    if pkgs.iter().any(|p| !has_candidate(p)) {
+        apt_update()?;
+        updated = true;
     }
-    cmd::step(&format!("apt-get install {}", missing.join(" ")));
-    cmd::quiet(Command::new("apt-get").args(["update", "-q"]))?;
-    cmd::run(
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "-o",
-                "DPkg::Lock::Timeout=600",
-            ])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    cmd::step(&format!("apt-get install {}", pkgs.join(" ")));
+    let first = cmd::run(apt_get_install().args(pkgs));
+    match first {
+        Ok(()) => Ok(()),
+        Err(e) if updated => Err(e),
+        Err(_) => {
+            apt_update()?;
+            cmd::run(apt_get_install().args(pkgs))
+        }
+    }
+    .context("installing Debian packages (run as root or with passwordless sudo)")
 }
 
-fn installed(pkg: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f", "${Status}", pkg])
+fn apt_update() -> Result<()> {
+    cmd::step("apt-get update");
+    cmd::quiet(cmd::privileged("apt-get").args(["update", "-q"])).context("apt-get update")
+}
+
+/// Non-interactive, no recommends, and never removing anything: a set-up that uninstalls
+/// what the machine had (as a conflicting QEMU would) must fail loudly instead.
+fn apt_get_install() -> Command {
+    let mut c = cmd::privileged("apt-get");
+    c.args(APT_INSTALL_ARGS)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    c
+}
+
+const APT_INSTALL_ARGS: &[&str] = &[
+    "install",
+    "-y",
+    "-q",
+    "--no-install-recommends",
+    "--no-remove",
+    "-o",
+    "DPkg::Lock::Timeout=600",
+];
+
+/// QEMU has to coexist with a qemu-utils the machine may already have from backports:
+/// qemu-utils 10 there `Breaks: qemu-system-common (<< 1:8.0)`, so a plain install of
+/// bookworm's QEMU 7.2 would remove it. QEMU is therefore taken from the suite qemu-utils
+/// came from: <codename>-backports through a private apt view (the host's sources plus
+/// backports; /etc/apt untouched), where `pkg/suite` also pulls the backported
+/// dependencies it needs (seabios).
+fn qemu() -> Result<()> {
+    let utils = installed_version("qemu-utils");
+    let system = installed_version("qemu-system-x86");
+    if let Some(v) = &system
+        && utils.as_ref().is_none_or(|u| u == v)
+    {
+        cmd::step(&format!("qemu {v}: present"));
+        return Ok(());
+    }
+    let Some(utils) = utils.filter(|u| u.contains("~bpo")) else {
+        return apt_install(QEMU);
+    };
+    let suite = format!("{}-backports", host_codename()?);
+    cmd::step(&format!(
+        "qemu from {suite}, to match the installed qemu-utils {utils}"
+    ));
+    let apt = PrivateApt::with_host(&paths::cache_dir()?.join("apt-host"), &[&suite])?;
+    let targets: Vec<String> = QEMU
+        .iter()
+        .chain(&["qemu-utils"])
+        .map(|p| format!("{p}/{suite}"))
+        .collect();
+    cmd::run(
+        cmd::privileged("apt-get")
+            .args(apt.options())
+            .args(APT_INSTALL_ARGS)
+            .args(&targets)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .with_context(|| format!("installing QEMU from {suite} beside qemu-utils {utils}"))
+}
+
+/// The host's Debian codename (VERSION_CODENAME in /etc/os-release).
+fn host_codename() -> Result<String> {
+    let text = fs::read_to_string("/etc/os-release").context("reading /etc/os-release")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+        .context("/etc/os-release has no VERSION_CODENAME (the test bed expects Debian)")
+}
+
+/// The installed version of `pkg`, if it is installed.
+fn installed_version(pkg: &str) -> Option<String> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}\t${Version}", pkg])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (status, version) = text.split_once('\t')?;
+    status
+        .contains("install ok installed")
+        .then(|| version.trim().to_owned())
+}
+
+/// Whether apt knows a version of `pkg` to install (false when the lists are missing or
+/// older than the package).
+fn has_candidate(pkg: &str) -> bool {
+    Command::new("apt-cache")
+        .args(["policy", pkg])
+        .output()
+        .is_ok_and(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix("Candidate:"))
+                .is_some_and(|c| c.trim() != "(none)")
+        })
 }
 
 fn nightly_rust_src() -> Result<()> {
@@ -106,7 +225,7 @@ fn nightly_rust_src() -> Result<()> {
 
 /// bpf-linker linked against the nightly toolchain's own libLLVM (bookworm has no LLVM new
 /// enough for the default build), cached per user.
-fn bpf_linker() -> Result<()> {
+fn bpf_linker() -> Result<PathBuf> {
     let bin = paths::bpf_linker_bin()?;
     let linker = bin.join("bpf-linker");
     if linker.exists()
@@ -115,8 +234,8 @@ fn bpf_linker() -> Result<()> {
             .output()
             .is_ok_and(|o| o.status.success())
     {
-        cmd::step(&format!("bpf-linker: {}", linker.display()));
-        return Ok(());
+        cmd::step(&format!("bpf-linker: present ({})", linker.display()));
+        return Ok(linker);
     }
     let sysroot = cmd::output(
         Command::new("rustup").args(["run", "nightly", "rustc", "--print", "sysroot"]),
@@ -136,21 +255,24 @@ fn bpf_linker() -> Result<()> {
         .and_then(|v| v.split('.').next())
         .context("cannot read the LLVM version")?
         .to_owned();
-    let prefix = paths::cache_dir()?.join("llvm-prefix");
-    let prefix_lib = prefix.join("lib");
-    fs::create_dir_all(&prefix_lib)?;
-    for name in [
-        "libLLVM.so".to_owned(),
-        llvm.file_name().unwrap().to_string_lossy().into_owned(),
-    ] {
-        let link = prefix_lib.join(&name);
-        let _ = fs::remove_file(&link);
-        symlink(&llvm, &link)?;
-    }
     if major != "22" {
         bail!(
-            "nightly's LLVM is {major}; bpf-linker {BPF_LINKER_VERSION} is built here with llvm-22"
+            "nightly's LLVM is {major}, but bpf-linker {BPF_LINKER_VERSION} is built here with \
+             its llvm-22 feature: pin a nightly with LLVM 22 (`rustup toolchain install \
+             nightly-<date>`) or raise BPF_LINKER_VERSION in xtask/src/setup.rs"
         );
+    }
+    // bpf-linker finds libLLVM through its RUNPATH, i.e. this prefix: it has to stay, and
+    // a nightly update (new file name) breaks the link, which the check above then catches.
+    let prefix = paths::cache_dir()?.join("llvm-prefix");
+    let prefix_lib = prefix.join("lib");
+    fs::create_dir_all(&prefix_lib)
+        .with_context(|| format!("creating {}", prefix_lib.display()))?;
+    let versioned = llvm.file_name().context("libLLVM file name")?;
+    for name in [Path::new("libLLVM.so").as_os_str(), versioned] {
+        let link = prefix_lib.join(name);
+        let _ = fs::remove_file(&link);
+        symlink(&llvm, &link).with_context(|| format!("linking {}", link.display()))?;
     }
     cmd::step(&format!(
         "cargo install bpf-linker {BPF_LINKER_VERSION} (against nightly's LLVM {major}, ~1 min)"
@@ -168,4 +290,6 @@ fn bpf_linker() -> Result<()> {
             .arg(bin.parent().context("bin dir")?)
             .env("LLVM_PREFIX", &prefix),
     )
+    .context("building bpf-linker (needs crates.io and gcc; see docs/testbed.md)")?;
+    Ok(linker)
 }
