@@ -102,7 +102,9 @@ fn run(task: Task) -> Result<ExitCode> {
             fixtures::tools()?;
             for id in ids(&kernel) {
                 let k = kernels::prepare(&id)?;
-                println!("{}", fixtures::module(&k)?.display());
+                if let Some(ko) = fixtures::module(&k)? {
+                    println!("{}\t{}", k.id, ko.display());
+                }
             }
         }
         Task::Vm {
