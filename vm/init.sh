@@ -37,7 +37,7 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout $R/run/vm-out \
     || echo "nt-vm: no output share"
 hostname nt-vm
 echo "nt-vm: kernel $REL ready"
-chroot $R /bin/sh /run/vm-out/.command.sh </dev/null
+chroot $R /bin/sh "$(arg ntcmd)" </dev/null
 echo "NT-VM-EXIT $?"
 sync
 poweroff -f

@@ -9,7 +9,7 @@ export NT_TOP="$NT_TARGET/release/notifier-top"
 export NT_FIXTURE="$NT_TARGET/fixtures/$NT_RELEASE/notifier_fixture.ko"
 cd "$NT_ROOT" || exit 1
 # Artifacts of earlier runs would be mistaken for this run's.
-find "$VM_OUT" -mindepth 1 -maxdepth 1 ! -name .command.sh -exec rm -rf {} +
+find "$VM_OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 for s in tests/vm/scenarios/*.sh; do
     name=$(basename "$s" .sh)
     case "$name" in *"$NT_FILTER"*) ;; *) continue ;; esac

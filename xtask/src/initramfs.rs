@@ -18,17 +18,20 @@ use crate::{kernels::Kernel, paths};
 /// modules.dep.
 const WANTED: &[&str] = &["virtio_pci", "virtio_blk", "9pnet_virtio", "9p"];
 
-/// Builds (or reuses) the initramfs for `k`, returning its path.
+/// Builds (or reuses) the initramfs for `k`, returning its path. It is rebuilt when the
+/// kernel release changes (its modules are inside) or init.sh or xtask itself is newer.
 pub fn build(k: &Kernel) -> Result<PathBuf> {
-    let root = paths::project_root();
-    let init = root.join("vm/init.sh");
+    let init = paths::project_root().join("vm/init.sh");
     let out = paths::target_dir()
         .join("vm")
         .join(k.id)
-        .join("initramfs.cpio.gz");
-    if fs::metadata(&out)
-        .and_then(|o| Ok(o.modified()? > fs::metadata(&init)?.modified()?))
-        .unwrap_or(false)
+        .join(format!("initramfs-{}.cpio.gz", k.release));
+    let newest_input = [init.clone(), std::env::current_exe()?]
+        .iter()
+        .filter_map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
+        .max();
+    if let (Ok(built), Some(input)) = (fs::metadata(&out).and_then(|m| m.modified()), newest_input)
+        && built > input
     {
         return Ok(out);
     }

@@ -4,7 +4,8 @@
 use std::{
     env, fs,
     io::{BufRead as _, BufReader, Write as _},
-    path::PathBuf,
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
         Arc,
@@ -40,14 +41,26 @@ const VERDICT: &str = "NT-VM-EXIT ";
 
 pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
     let k = kernels::prepare(&opts.kernel)?;
-    let initrd = initramfs::build(&k)?;
     let vm_dir = paths::target_dir().join("vm").join(k.id);
+    fs::create_dir_all(&vm_dir).with_context(|| format!("creating {}", vm_dir.display()))?;
+    let _lock = lock(&vm_dir, k.id)?;
+    let initrd = initramfs::build(&k)?;
     let out = opts.out.clone().unwrap_or_else(|| vm_dir.join("out"));
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = out.canonicalize()?;
-    fs::write(out.join(".command.sh"), command_script(argv, k.id)?)?;
+    // The guest reads the script through the read-only host root, at the same path.
+    let script = vm_dir.canonicalize()?.join("command.sh");
+    if script.to_string_lossy().contains(char::is_whitespace) {
+        bail!(
+            "the guest finds its command through the kernel command line, which cannot carry \
+             the space in {}: move the project or set CARGO_TARGET_DIR",
+            script.display()
+        );
+    }
+    fs::write(&script, command_script(argv, k.id)?)?;
     let console_log = vm_dir.join("console.log");
-    let mut log = fs::File::create(&console_log)?;
+    let mut log = fs::File::create(&console_log)
+        .with_context(|| format!("creating {}", console_log.display()))?;
 
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(accel())
@@ -61,8 +74,9 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
         .arg(&initrd)
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 loglevel=3 panic=-1 ntmods={}",
-            k.modules_dir().display()
+            "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={}",
+            k.modules_dir().display(),
+            script.display()
         ))
         .arg("-fsdev")
         .arg("local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap")
@@ -158,6 +172,27 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
         elapsed: start.elapsed(),
         console_log,
     })
+}
+
+/// One VM per kernel at a time in a tree: engineers share the tree, and a second run would
+/// overwrite the first one's console log, command and $VM_OUT. A second run waits. The lock
+/// goes with the returned file.
+fn lock(vm_dir: &Path, kernel: &str) -> Result<fs::File> {
+    let path = vm_dir.join(".lock");
+    let file = fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own for the duration of the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!(
+            "xtask vm: another VM on kernel {kernel} is running in this tree ({}); waiting",
+            path.display()
+        );
+        // SAFETY: as above.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    Ok(file)
 }
 
 /// Software emulation by default: the nested KVM on these machines cannot run stock kernels.
