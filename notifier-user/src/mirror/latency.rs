@@ -61,36 +61,42 @@ fn upper(i: usize) -> u64 {
     }
 }
 
-/// Exact-enough percentiles for aggregates (3 significant digits, 1 ns .. 100 s).
-#[derive(Clone, Debug)]
+/// Exact-enough percentiles for aggregates (2 significant digits, 1 ns .. 100 s). The
+/// histogram (a few KiB) is allocated on the first sample: most mms never see a callback
+/// or a read_begin wait, and a thousand empty histograms would dwarf their intervals.
+#[derive(Clone, Debug, Default)]
 pub struct Latency {
-    hist: Histogram<u32>,
-}
-
-impl Default for Latency {
-    fn default() -> Self {
-        Latency {
-            hist: Histogram::new_with_bounds(1, 100_000_000_000, 2)
-                .expect("static bounds are valid"),
-        }
-    }
+    hist: Option<Box<Histogram<u32>>>,
 }
 
 impl Latency {
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns.max(1));
+        self.hist
+            .get_or_insert_with(|| {
+                Box::new(
+                    Histogram::new_with_bounds(1, 100_000_000_000, 2)
+                        .expect("static bounds are valid"),
+                )
+            })
+            .saturating_record(ns.max(1));
     }
 
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.hist.as_ref().map_or(0, |h| h.len())
     }
 
     pub fn quantile_ns(&self, q: f64) -> Option<u64> {
-        (!self.hist.is_empty()).then(|| self.hist.value_at_quantile(q))
+        self.hist
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(q))
     }
 
     pub fn max_ns(&self) -> Option<u64> {
-        (!self.hist.is_empty()).then(|| self.hist.max())
+        self.hist
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.max())
     }
 }
 

@@ -62,6 +62,15 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                     })
                     .collect()
             };
+            let (mut live, mut deferred, mut bytes) = (0, 0, 0);
+            for iv in mm.intervals.values() {
+                if iv.state == State::DeferredInsert {
+                    deferred += 1;
+                } else {
+                    live += 1;
+                }
+                bytes += iv.size();
+            }
             ProcessRow {
                 mm: mm_ptr,
                 pids: mm
@@ -71,17 +80,9 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                     .collect::<Vec<_>>()
                     .join(","),
                 comm: mm.processes.values().next().cloned().unwrap_or_default(),
-                live: mm
-                    .intervals
-                    .values()
-                    .filter(|iv| iv.state != State::DeferredInsert)
-                    .count(),
-                deferred: mm
-                    .intervals
-                    .values()
-                    .filter(|iv| iv.state == State::DeferredInsert)
-                    .count(),
-                bytes: mm.intervals.values().map(|iv| iv.size()).sum(),
+                live,
+                deferred,
+                bytes,
                 rate: mm.rate.previous,
                 cb_p99_ns: mm.callbacks.quantile_ns(0.99),
                 waits: mm.read_begin_waits,
