@@ -152,7 +152,7 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
     log.write_all(qemu_err.as_bytes())?;
     if timed_out.load(Ordering::Relaxed) {
         bail!(
-            "the guest did not finish within {:?} (kernel {}); full console: {}",
+            "the guest did not finish within {:?} (kernel {}; raise --timeout if it needs longer); full console: {}",
             opts.timeout,
             k.id,
             console_log.display()
