@@ -16,7 +16,7 @@ use crate::{kernels::Kernel, paths};
 
 /// Modules the init needs, by name; those built into a kernel are simply absent from its
 /// modules.dep.
-const WANTED: &[&str] = &["virtio_pci", "virtio_blk", "9pnet_virtio", "9p"];
+const WANTED: &[&str] = &["virtio_pci", "9pnet_virtio", "9p"];
 
 /// Builds (or reuses) the initramfs for `k`, returning its path. It is rebuilt when the
 /// kernel release changes (its modules are inside) or init.sh or xtask itself is newer.

@@ -40,6 +40,10 @@ const PACKAGES: &[&str] = &[
     "tmux",
 ];
 
+/// Nice to have in the guest, but not in every Debian release's archive: skipped with a
+/// note when apt has no candidate.
+const OPTIONAL: &[&str] = &["bpftool"];
+
 /// QEMU for x86 guests; all of one version.
 const QEMU: &[&str] = &["qemu-system-x86", "qemu-system-common", "qemu-system-data"];
 
@@ -79,18 +83,33 @@ pub fn run() -> Result<()> {
 /// (stale lists point at files the mirror has dropped).
 fn apt_install(pkgs: &[&str]) -> Result<()> {
     let mut updated = false;
-    if pkgs.iter().any(|p| !has_candidate(p)) {
+    // An optional package apt does not know must not force an update on every run.
+    if pkgs
+        .iter()
+        .any(|p| !OPTIONAL.contains(p) && !has_candidate(p))
+    {
         apt_update()?;
         updated = true;
     }
+    let (pkgs, unavailable): (Vec<&str>, Vec<&str>) = pkgs
+        .iter()
+        .partition(|p| !OPTIONAL.contains(p) || has_candidate(p));
+    for p in unavailable {
+        cmd::step(&format!(
+            "{p}: not in this machine's archive, skipped (optional)"
+        ));
+    }
+    if pkgs.is_empty() {
+        return Ok(());
+    }
     cmd::step(&format!("apt-get install {}", pkgs.join(" ")));
-    let first = cmd::run(apt_get_install().args(pkgs));
+    let first = cmd::run(apt_get_install().args(&pkgs));
     match first {
         Ok(()) => Ok(()),
         Err(e) if updated => Err(e),
         Err(_) => {
             apt_update()?;
-            cmd::run(apt_get_install().args(pkgs))
+            cmd::run(apt_get_install().args(&pkgs))
         }
     }
     .context("installing Debian packages (run as root or with passwordless sudo)")
