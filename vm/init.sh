@@ -15,6 +15,8 @@ arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 R=/root
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot $R \
     || { echo "nt-vm: cannot mount the host root"; echo "NT-VM-EXIT 125"; poweroff -f; }
+# A second view of the host root, kept free of the guest's own mounts below.
+mkdir -p /host && mount -o bind $R /host
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
@@ -26,12 +28,18 @@ mount -t tracefs tracefs $R/sys/kernel/tracing
 mount -t debugfs debugfs $R/sys/kernel/debug
 mount -t bpf bpf $R/sys/fs/bpf
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
+# Host paths the command needs (project, target dir, cwd) that the tmpfs mounts above hide
+# (a clone in /tmp) are bound back from the host root.
+for p in $(arg ntkeep | tr ':' ' '); do
+    [ -e "$R$p" ] || { mkdir -p "$R$p" && mount -o bind "/host$p" "$R$p"; } \
+        || echo "nt-vm: cannot make $p visible"
+done
 # Plain `modprobe NAME` for the guest kernel: its modules over the host's /lib/modules.
 REL=$(uname -r)
 MODS=$(arg ntmods)
 mount -t tmpfs tmpfs $R/usr/lib/modules
 mkdir -p $R/usr/lib/modules/$REL
-mount -o bind "$R$MODS" $R/usr/lib/modules/$REL
+mount -o bind "/host$MODS" $R/usr/lib/modules/$REL
 mkdir -p $R/run/vm-out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout $R/run/vm-out \
     || echo "nt-vm: no output share"

@@ -50,13 +50,6 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
     let out = out.canonicalize()?;
     // The guest reads the script through the read-only host root, at the same path.
     let script = vm_dir.canonicalize()?.join("command.sh");
-    if script.to_string_lossy().contains(char::is_whitespace) {
-        bail!(
-            "the guest finds its command through the kernel command line, which cannot carry \
-             the space in {}: move the project or set CARGO_TARGET_DIR",
-            script.display()
-        );
-    }
     fs::write(&script, command_script(argv, k.id)?)?;
     let console_log = vm_dir.join("console.log");
     let mut log = fs::File::create(&console_log)
@@ -74,9 +67,10 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
         .arg(&initrd)
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={}",
+            "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={} ntkeep={}",
             k.modules_dir().display(),
-            script.display()
+            script.display(),
+            keep_visible()?
         ))
         .arg("-fsdev")
         .arg("local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap")
@@ -172,6 +166,33 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
         elapsed: start.elapsed(),
         console_log,
     })
+}
+
+/// The host paths the guest command needs (project root, target dir, cwd), for the guest's
+/// init to bind back from the host root when they lie under a guest tmpfs (/tmp, /run,
+/// /var/tmp): a clone in /tmp is common in CI. Colon-separated for the kernel command line,
+/// which cannot carry spaces.
+fn keep_visible() -> Result<String> {
+    let paths = [
+        paths::project_root().canonicalize()?,
+        paths::target_dir().canonicalize()?,
+        env::current_dir()?.canonicalize()?,
+    ];
+    let joined = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    if joined.contains(char::is_whitespace)
+        || paths.iter().any(|p| p.to_string_lossy().contains(':'))
+    {
+        bail!(
+            "the guest learns where the project is from the kernel command line, which cannot \
+             carry spaces or (here) colons: {joined}; move the project, set CARGO_TARGET_DIR or \
+             run from another directory"
+        );
+    }
+    Ok(joined)
 }
 
 /// One VM per kernel at a time in a tree: engineers share the tree, and a second run would
