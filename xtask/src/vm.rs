@@ -39,7 +39,31 @@ pub struct Outcome {
 const READY: &str = "nt-vm: kernel ";
 const VERDICT: &str = "NT-VM-EXIT ";
 
+/// The guest died before the command started (it never printed its ready line): a boot
+/// failure, not the command's. Software emulation occasionally trips over early-boot text
+/// patching (seen once on 7.3: an int3 oops in sched_clock_cpu), so such a boot is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("the guest kernel died during boot (kernel {kernel}); full console: {console}")]
+struct BootFailed {
+    kernel: String,
+    console: String,
+}
+
+const BOOT_ATTEMPTS: u32 = 3;
+
 pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
+    for attempt in 1..=BOOT_ATTEMPTS {
+        match run_once(opts, argv) {
+            Err(e) if attempt < BOOT_ATTEMPTS && e.downcast_ref::<BootFailed>().is_some() => {
+                eprintln!("xtask vm: {e:#}; booting again ({attempt}/{BOOT_ATTEMPTS})");
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
     let k = kernels::prepare(&opts.kernel)?;
     let vm_dir = paths::target_dir().join("vm").join(k.id);
     fs::create_dir_all(&vm_dir).with_context(|| format!("creating {}", vm_dir.display()))?;
@@ -151,6 +175,13 @@ pub fn run(opts: &Options, argv: &[String]) -> Result<Outcome> {
             k.id,
             console_log.display()
         );
+    }
+    if status.is_none() && !ready {
+        return Err(BootFailed {
+            kernel: k.id.to_owned(),
+            console: console_log.display().to_string(),
+        }
+        .into());
     }
     let Some(status) = status else {
         bail!(
