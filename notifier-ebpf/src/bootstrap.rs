@@ -22,7 +22,7 @@ use notifier_common::{Event, EventKind, LIST_POISON1, MISSING, WALK_MAX_INTERVAL
 
 use crate::{
     emit::emit,
-    kernel::{off, read},
+    kernel::{callback_of, off, read},
 };
 
 /// The current walk's generation (index 0), bumped by userspace before each walk, so an mm
@@ -155,12 +155,9 @@ fn report(w: &mut Walk, sub: u64, state: u8) {
     let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
     let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);
     let mut ev_flags = state;
-    let mut func: u64 = read(ops, off!(ops_invalidate)).unwrap_or(0);
-    if func == 0 && off!(ops_invalidate_start) != MISSING {
-        func = read(ops, off!(ops_invalidate_start)).unwrap_or(0);
-        if func != 0 {
-            ev_flags |= flags::TWO_PASS;
-        }
+    let (func, two_pass) = callback_of(ops);
+    if two_pass {
+        ev_flags |= flags::TWO_PASS;
     }
     emit(EventKind::Existing, |e| {
         stamp(e, w);

@@ -9,12 +9,12 @@ use aya_ebpf::{
     macros::{fexit, kprobe, kretprobe},
     programs::{FExitContext, ProbeContext, RetProbeContext},
 };
-use notifier_common::{EventKind, MISSING, flags};
+use notifier_common::{EventKind, flags};
 
 use crate::{
     context::{mmap_lock_state, task_flags},
     emit::{emit, is_self, now, task_key},
-    kernel::{notifier, off, read},
+    kernel::{callback_of, notifier, off, read},
     maps::{Entry, INSERT_ENTRY, deferred_add, deferred_forget},
 };
 
@@ -77,12 +77,9 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
     }
     let n = notifier(sub);
     let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
-    let mut func: u64 = read(ops, off!(ops_invalidate)).unwrap_or(0);
-    if func == 0 && off!(ops_invalidate_start) != MISSING {
-        func = read(ops, off!(ops_invalidate_start)).unwrap_or(0);
-        if func != 0 {
-            ev_flags |= flags::TWO_PASS;
-        }
+    let (func, two_pass) = callback_of(ops);
+    if two_pass {
+        ev_flags |= flags::TWO_PASS;
     }
     if ret == 0 && is_deferred(sub, n.as_ref().map(|n| n.mm).unwrap_or(0)) {
         ev_flags |= flags::DEFERRED;

@@ -49,6 +49,18 @@ pub fn notifier(sub: u64) -> Result<Notifier, i64> {
     })
 }
 
+/// The driver callback a notifier's ops name: `ops->invalidate`, or on 7.x the two-pass
+/// `ops->invalidate_start` (second value true) when the driver registered only that.
+#[inline(always)]
+pub fn callback_of(ops: u64) -> (u64, bool) {
+    let func: u64 = read(ops, off!(ops_invalidate)).unwrap_or(0);
+    if func != 0 || off!(ops_invalidate_start) == MISSING {
+        return (func, false);
+    }
+    let start: u64 = read(ops, off!(ops_invalidate_start)).unwrap_or(0);
+    (start, start != 0)
+}
+
 /// The fields of a `struct mmu_notifier_range` the events carry.
 pub struct Range {
     pub mm: u64,
