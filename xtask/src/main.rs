@@ -130,7 +130,8 @@ fn run(task: Task) -> Result<ExitCode> {
         }
         Task::Demo { kernel } => {
             setup::run()?;
-            test::build_for_guest()?;
+            test::build_release()?;
+            fixtures::tools()?;
             fixtures::module(&kernels::prepare(&kernel)?)?;
             let opts = vm::Options {
                 kernel,

@@ -51,12 +51,7 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
         lines.push(format!("unit tests: {}", unit.line()));
         total.add(unit);
     }
-    cmd::step("cargo build --release -p notifier-user");
-    cmd::run(
-        Command::new("cargo")
-            .args(["build", "--release", "-p", "notifier-user"])
-            .env("PATH", path_with_linker()?),
-    )?;
+    build_release()?;
     let tools = fixtures::tools();
     if let Err(e) = &tools {
         eprintln!("fixture tools failed to build: {e:#}");
@@ -121,16 +116,14 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
     })
 }
 
-/// The release binary and the fixture tools the guest runs.
-pub fn build_for_guest() -> Result<()> {
+/// The release binary the guest runs.
+pub fn build_release() -> Result<()> {
     cmd::step("cargo build --release -p notifier-user");
     cmd::run(
         Command::new("cargo")
             .args(["build", "--release", "-p", "notifier-user"])
             .env("PATH", path_with_linker()?),
-    )?;
-    fixtures::tools()?;
-    Ok(())
+    )
 }
 
 fn scenario_tally(output: &str) -> Tally {
