@@ -132,7 +132,9 @@ pub struct Owner {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Counters {
     pub events: u64,
-    pub by_kind: BTreeMap<&'static str, u64>,
+    /// Events per kind, indexed by the kind's wire value (serialized as name → count).
+    #[serde(serialize_with = "kinds_by_name")]
+    pub by_kind: [u64; 16],
     pub insert_failures: u64,
     /// Ring-buffer drops reported by the kernel.
     pub lost: u64,
@@ -148,6 +150,25 @@ pub struct Counters {
     /// Intervals reported by the start-up walk.
     pub walked: u64,
     pub hazards: u64,
+}
+
+// Every kind's wire value indexes `by_kind`.
+const _: () = assert!(EventKind::ALL.len() < 16 && (EventKind::Hazard as usize) < 16);
+
+impl Counters {
+    pub fn of(&self, kind: EventKind) -> u64 {
+        self.by_kind[kind as usize]
+    }
+}
+
+/// `by_kind` as `{"insert": n, …}`, kinds seen only: the summary's schema.
+fn kinds_by_name<S: serde::Serializer>(counts: &[u64; 16], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        EventKind::ALL
+            .iter()
+            .filter(|k| counts[**k as usize] > 0)
+            .map(|k| (k.name(), counts[*k as usize])),
+    )
 }
 
 #[derive(Debug, Default)]
@@ -176,7 +197,7 @@ impl Mirror {
             self.counters.unknown_kind += 1;
             return;
         };
-        *self.counters.by_kind.entry(kind.name()).or_default() += 1;
+        self.counters.by_kind[kind as usize] += 1;
         match kind {
             EventKind::Insert => self.insert(ev, false),
             EventKind::Existing => self.insert(ev, true),

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use notifier_common::Event;
+use notifier_common::{Event, EventKind};
 
 use crate::{export::trace, pipeline::Pipeline, probe::HookStatus, session::Sink, symbols::Symbol};
 
@@ -116,14 +116,7 @@ impl App {
     /// Called once per second of wall time (live) or per refresh (replay).
     pub fn tick(&mut self, seconds: f64) {
         let events = self.pipeline.mirror.counters.events;
-        let ranges = self
-            .pipeline
-            .mirror
-            .counters
-            .by_kind
-            .get("range_start")
-            .copied()
-            .unwrap_or(0);
+        let ranges = self.pipeline.mirror.counters.of(EventKind::RangeStart);
         self.events_per_sec = (events - self.events_at_tick) as f64 / seconds.max(1e-3);
         if self.rate_history.len() == RATE_SAMPLES {
             self.rate_history.pop_front();
