@@ -22,6 +22,9 @@ use crate::{
 /// turn into a stream of re-reads.
 const SYMBOL_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a running session re-reads the kernel's count of dropped events.
+const DROPS_READ_INTERVAL: Duration = Duration::from_millis(250);
+
 pub struct LiveSession {
     probes: Probes,
     source: LiveSource,
@@ -33,6 +36,7 @@ pub struct LiveSession {
     stacks_sent: HashSet<u64>,
     batch: Vec<Event>,
     events: u64,
+    drops_read: Instant,
     cost_stats: Option<crate::probe::cost::CostStats>,
     pub kernel_release: String,
 }
@@ -77,6 +81,7 @@ impl LiveSession {
             stacks_sent: HashSet::new(),
             batch: Vec::with_capacity(4096),
             events: 0,
+            drops_read: Instant::now(),
             cost_stats: None,
             kernel_release: kernel_release(),
         })
@@ -123,7 +128,11 @@ impl LiveSession {
         }
         self.batch = batch;
         self.events += n as u64;
-        sink.lost(self.source.dropped()?);
+        // The drop counter is a per-CPU map read (a syscall): not once per batch.
+        if self.drops_read.elapsed() >= DROPS_READ_INTERVAL {
+            self.drops_read = Instant::now();
+            sink.lost(self.source.dropped()?);
+        }
         Ok(n)
     }
 

@@ -107,12 +107,17 @@ pub struct Finding {
 
 type Key = (RuleId, u32, u64, u64);
 
+/// Event-clock interval between ticks.
+const TICK_NS: u64 = 100_000_000;
+
 pub struct Engine {
     rules: Vec<Box<dyn Rule>>,
     seen: Seen,
     findings: BTreeMap<Key, Finding>,
     hits: Vec<Hit>,
+    /// When rules last ticked, and the latest event time.
     last_ts: u64,
+    now_ts: u64,
 }
 
 impl Engine {
@@ -128,6 +133,7 @@ impl Engine {
             findings: BTreeMap::new(),
             hits: Vec::new(),
             last_ts: 0,
+            now_ts: 0,
         }
     }
 
@@ -149,7 +155,10 @@ impl Engine {
         if kind == EventKind::RemoveEnd {
             self.seen.remove(ev.sub);
         }
-        if ev.ts_ns > self.last_ts {
+        // Rules about absence work at second granularity: ticking on every event's
+        // timestamp would cost each rule a call per event.
+        self.now_ts = self.now_ts.max(ev.ts_ns);
+        if ev.ts_ns >= self.last_ts.saturating_add(TICK_NS) {
             self.last_ts = ev.ts_ns;
             for rule in &mut self.rules {
                 rule.tick(ev.ts_ns, false, &self.seen, &mut self.hits);
@@ -161,9 +170,9 @@ impl Engine {
     /// End of stream: rules about absence report what is still pending.
     pub fn finish(&mut self) {
         for rule in &mut self.rules {
-            rule.tick(self.last_ts, true, &self.seen, &mut self.hits);
+            rule.tick(self.now_ts, true, &self.seen, &mut self.hits);
         }
-        self.record(self.last_ts, 0, "", 0);
+        self.record(self.now_ts, 0, "", 0);
     }
 
     fn record(&mut self, ts: u64, tgid: u32, comm: &str, mm: u64) {
