@@ -150,10 +150,16 @@ impl LiveSession {
         if dropped > 0 {
             warn!("{dropped} events were lost: the ring buffer was full");
         }
+        let malformed = self.source.malformed;
+        if malformed > 0 {
+            warn!(
+                "{malformed} ring-buffer records had the wrong size and were skipped (eBPF object and binary from different builds?)"
+            );
+        }
         Ok(SessionEnd {
             events: self.events,
             dropped,
-            malformed: self.source.malformed,
+            malformed,
         })
     }
 

@@ -11,7 +11,6 @@ const BUCKETS: usize = 12;
 pub struct Sketch {
     pub count: u32,
     pub max_ns: u32,
-    pub sum_ns: u64,
     buckets: [u16; BUCKETS],
 }
 
@@ -19,7 +18,6 @@ impl Sketch {
     pub fn record(&mut self, ns: u64) {
         self.count = self.count.saturating_add(1);
         self.max_ns = self.max_ns.max(ns.min(u32::MAX as u64) as u32);
-        self.sum_ns = self.sum_ns.saturating_add(ns);
         let b = &mut self.buckets[bucket(ns)];
         *b = b.saturating_add(1);
     }
@@ -71,14 +69,20 @@ pub struct Latency {
 
 impl Latency {
     pub fn record(&mut self, ns: u64) {
-        self.hist
-            .get_or_insert_with(|| {
-                Box::new(
-                    Histogram::new_with_bounds(1, 100_000_000_000, 2)
-                        .expect("static bounds are valid"),
-                )
-            })
-            .saturating_record(ns.max(1));
+        match &mut self.hist {
+            Some(h) => h.saturating_record(ns.max(1)),
+            None => self.first(ns),
+        }
+    }
+
+    /// Out of line: the hot path is a record into an existing histogram.
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, ns: u64) {
+        let mut h =
+            Histogram::new_with_bounds(1, 100_000_000_000, 2).expect("static bounds are valid");
+        h.saturating_record(ns.max(1));
+        self.hist = Some(Box::new(h));
     }
 
     pub fn count(&self) -> u64 {

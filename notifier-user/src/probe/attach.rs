@@ -105,8 +105,8 @@ impl Probes {
 
     /// Makes sure the driver callback `sym` is traced. Idempotent; failures are remembered
     /// and reported once.
-    pub fn hook_callback(&mut self, sym: &Symbol, syms: &KernelSymbols) -> Option<&CallbackHook> {
-        self.callbacks.hook(&mut self.ebpf, sym, syms)
+    pub fn hook_callback(&mut self, sym: &Symbol, syms: &KernelSymbols) {
+        self.callbacks.hook(&mut self.ebpf, sym, syms);
     }
 
     pub fn callback_hooks(&self) -> impl Iterator<Item = &CallbackHook> {
@@ -333,16 +333,11 @@ impl Callbacks {
         }
     }
 
-    fn hook(
-        &mut self,
-        ebpf: &mut Ebpf,
-        sym: &Symbol,
-        syms: &KernelSymbols,
-    ) -> Option<&CallbackHook> {
+    fn hook(&mut self, ebpf: &mut Ebpf, sym: &Symbol, syms: &KernelSymbols) {
         if !self.available {
-            return None;
+            return;
         }
-        let hook = self.hooked.entry(sym.addr).or_insert_with(|| {
+        self.hooked.entry(sym.addr).or_insert_with(|| {
             // Static callbacks of the same name in two modules need `module:function`.
             let target = match (&sym.module, syms.is_ambiguous(&sym.name)) {
                 (Some(m), true) => format!("{m}:{}", sym.name),
@@ -368,6 +363,5 @@ impl Callbacks {
                 result,
             }
         });
-        Some(hook)
     }
 }
