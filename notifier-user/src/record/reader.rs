@@ -38,6 +38,10 @@ pub struct RecordingReader<R> {
     offset: u64,
     header: Header,
     done: bool,
+    /// Reused across records: a fresh multi-hundred-KiB buffer per block costs more in
+    /// page faults than decoding it.
+    payload: Vec<u8>,
+    raw: Vec<u8>,
 }
 
 impl RecordingReader<BufReader<File>> {
@@ -80,6 +84,8 @@ impl<R: Read> RecordingReader<R> {
             offset: 16 + len as u64,
             header,
             done: false,
+            payload: Vec::new(),
+            raw: Vec::new(),
         })
     }
 
@@ -106,10 +112,28 @@ impl<R: Read> RecordingReader<R> {
         if len > MAX_PAYLOAD {
             return Err(corrupt(format!("record length {len}")));
         }
-        let mut payload = vec![0u8; len as usize];
-        read_exact(&mut self.input, &mut payload, start + 9)?;
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.resize(len as usize, 0);
+        let result = self.decode(tag, crc, &mut payload, start);
+        self.payload = payload;
+        result.map(Some)
+    }
+
+    fn decode(
+        &mut self,
+        tag: u8,
+        crc: u32,
+        payload: &mut [u8],
+        start: u64,
+    ) -> Result<Record, RecordError> {
+        let len = payload.len();
+        let corrupt = |what: String| RecordError::Corrupt {
+            offset: start,
+            what,
+        };
+        read_exact(&mut self.input, payload, start + 9)?;
         self.offset = start + 9 + len as u64;
-        if crc32fast::hash(&payload) != crc {
+        if crc32fast::hash(payload) != crc {
             return Err(corrupt("checksum mismatch".into()));
         }
         let record = match tag {
@@ -118,27 +142,34 @@ impl<R: Read> RecordingReader<R> {
                     .get(..4)
                     .ok_or_else(|| corrupt("short events record".into()))?;
                 let n = u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize;
-                let raw = lz4_flex::block::decompress_size_prepended(&payload[4..])
+                let (size, block) = lz4_flex::block::uncompressed_size(&payload[4..])
                     .map_err(|e| corrupt(format!("events block: {e}")))?;
-                if raw.len() != n * EVENT_SIZE {
-                    return Err(corrupt(format!("{} bytes for {n} events", raw.len())));
+                // Checked before allocating: the size comes from the file.
+                if size != n * EVENT_SIZE || size > MAX_PAYLOAD as usize {
+                    return Err(corrupt(format!("{size} bytes for {n} events")));
+                }
+                self.raw.resize(size, 0);
+                let got = lz4_flex::block::decompress_into(block, &mut self.raw)
+                    .map_err(|e| corrupt(format!("events block: {e}")))?;
+                if got != size {
+                    return Err(corrupt(format!("{got} bytes for {n} events")));
                 }
                 Record::Events(
-                    raw.chunks_exact(EVENT_SIZE)
+                    self.raw
+                        .chunks_exact(EVENT_SIZE)
                         .filter_map(Event::from_bytes)
                         .collect(),
                 )
             }
             b'S' => Record::Symbol(
-                serde_json::from_slice(&payload).map_err(|e| corrupt(format!("symbol: {e}")))?,
+                serde_json::from_slice(payload).map_err(|e| corrupt(format!("symbol: {e}")))?,
             ),
             b'K' => Record::Stack(
-                serde_json::from_slice(&payload).map_err(|e| corrupt(format!("stack: {e}")))?,
+                serde_json::from_slice(payload).map_err(|e| corrupt(format!("stack: {e}")))?,
             ),
             b'L' | b'Z' => {
                 let v = u64::from_le_bytes(
-                    payload
-                        .as_slice()
+                    (&*payload)
                         .try_into()
                         .map_err(|_| corrupt("bad counter".into()))?,
                 );
@@ -151,7 +182,7 @@ impl<R: Read> RecordingReader<R> {
             }
             other => return Err(corrupt(format!("unknown record tag 0x{other:02x}"))),
         };
-        Ok(Some(record))
+        Ok(record)
     }
 }
 
