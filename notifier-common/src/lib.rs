@@ -205,7 +205,8 @@ pub struct Event {
     pub kind: u8,
     /// [`flags`] bits.
     pub flags: u8,
-    /// `mmu_notifier_event` of the range, where the kind has one.
+    /// `mmu_notifier_event` of the range, where the kind has one; `MmWalked`:
+    /// [`WALK_NO_USERS`] when every process using the mm has exited.
     pub event: u8,
     /// Insert: `mm->mmap_lock` as the caller held it ([`mmap_lock`] values).
     pub mmap_lock: u8,
@@ -301,6 +302,8 @@ pub struct KernelLayout {
     pub task_tgid: FieldOffset,
     pub task_comm: FieldOffset,
     pub mm_subs: FieldOffset,
+    /// `mm_struct.mm_users`: 0 once every process using the mm has exited.
+    pub mm_users: FieldOffset,
     pub subs_has_itree: FieldOffset,
     pub subs_seq: FieldOffset,
     pub subs_active: FieldOffset,
@@ -343,6 +346,7 @@ impl KernelLayout {
         task_tgid: MISSING,
         task_comm: MISSING,
         mm_subs: MISSING,
+        mm_users: MISSING,
         subs_has_itree: MISSING,
         subs_seq: MISSING,
         subs_active: MISSING,
@@ -366,6 +370,39 @@ impl KernelLayout {
 /// Upper bound on intervals reported per mm by one bootstrap walk (bpf_loop iterations).
 pub const WALK_MAX_INTERVALS: u32 = 1 << 16;
 
+/// `MmWalked.event`: the mm has no users left (a driver holds intervals of exited processes).
+pub const WALK_NO_USERS: u8 = 1;
+
+/// Control words of a walk (the `WALK_CTL` array): the walk's generation, whether to visit
+/// every task, and how many mms of `WALK_MMS` to walk at the end (mms no task uses any more:
+/// the task iterator cannot reach them).
+pub mod walk {
+    pub const GENERATION: u32 = 0;
+    pub const ALL_TASKS: u32 = 1;
+    pub const LISTED: u32 = 2;
+    pub const CTL_WORDS: u32 = 3;
+    /// Mms one walk takes from `WALK_MMS`.
+    pub const MAX_LISTED: u32 = 256;
+}
+
+/// The in-kernel process filter (`--pid`, `--comm`, `--owner`): which criteria are set
+/// (bits of `FILTER[0]`; 0 = no filter). Criteria combine with AND, values of one
+/// criterion with OR.
+pub mod filter {
+    pub const BY_PID: u32 = 1 << 0;
+    pub const BY_COMM: u32 = 1 << 1;
+    pub const BY_OWNER: u32 = 1 << 2;
+    /// Indices of the `FILTER` array: the criteria bits, and how many owner ranges are set.
+    pub const CRITERIA: u32 = 0;
+    pub const OWNER_RANGES: u32 = 1;
+    /// Bounds of the value maps.
+    pub const MAX_PIDS: u32 = 1024;
+    pub const MAX_COMMS: u32 = 64;
+    /// An owner is a range of kernel text (a module's, or one function's): a callback
+    /// address inside one selects its interval.
+    pub const MAX_OWNER_RANGES: u32 = 16;
+}
+
 /// `LIST_POISON1` on x86-64 (POISON_POINTER_DELTA 0xdead000000000000 + 0x100): what
 /// `__mmu_notifier_subscriptions_destroy` leaves in `mm->notifier_subscriptions`.
 pub const LIST_POISON1: u64 = 0xdead_0000_0000_0100;
@@ -383,6 +420,12 @@ pub mod names {
     pub const DROPS: &str = "DROPS";
     pub const LAYOUT: &str = "LAYOUT";
     pub const STACKS: &str = "STACKS";
+    pub const WALK_CTL: &str = "WALK_CTL";
+    pub const WALK_MMS: &str = "WALK_MMS";
+    pub const FILTER: &str = "FILTER";
+    pub const FILTER_PIDS: &str = "FILTER_PIDS";
+    pub const FILTER_COMMS: &str = "FILTER_COMMS";
+    pub const FILTER_OWNERS: &str = "FILTER_OWNERS";
 }
 
 /// Ring buffer size in bytes (a power of two, multiple of the page size): room for ~87k

@@ -18,17 +18,28 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, LruHashMap},
 };
-use notifier_common::{Event, EventKind, LIST_POISON1, MISSING, WALK_MAX_INTERVALS, flags};
+use notifier_common::{
+    Event, EventKind, LIST_POISON1, MISSING, WALK_MAX_INTERVALS, WALK_NO_USERS, flags,
+    walk::{ALL_TASKS, CTL_WORDS, GENERATION, LISTED, MAX_LISTED},
+};
 
 use crate::{
     emit::emit,
+    filter,
     kernel::{callback_of, off, read},
 };
 
-/// The current walk's generation (index 0), bumped by userspace before each walk, so an mm
-/// is reported once per walk however many threads use it.
+/// Set by userspace before each walk (`notifier_common::walk` indices): the generation,
+/// bumped per walk so an mm is reported once however many threads use it; whether to visit
+/// every task; how many `WALK_MMS` entries to walk after the last task.
 #[map]
-static WALK_GEN: Array<u64> = Array::with_max_entries(1, 0);
+static WALK_CTL: Array<u64> = Array::with_max_entries(CTL_WORDS, 0);
+
+/// Mms to walk by pointer: ones no task uses any more (a process exited, a driver still
+/// holds its intervals), which the task iterator cannot reach. Userspace learns them from
+/// their events.
+#[map]
+static WALK_MMS: Array<u64> = Array::with_max_entries(MAX_LISTED, 0);
 
 #[map]
 static WALKED: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);
@@ -45,10 +56,30 @@ pub extern "C" fn bootstrap_task(ctx: *mut c_void) -> i32 {
     // struct bpf_iter__task { struct bpf_iter_meta *meta; struct task_struct *task; }
     // SAFETY: the verifier guarantees ctx points at that struct; `task` is NULL at the end.
     let task = unsafe { *(ctx as *const u64).add(1) };
+    if off!(mm_subs) == MISSING || off!(subs_leftmost) == MISSING {
+        return 0;
+    }
     if task != 0 {
-        walk_task(task);
+        if ctl(ALL_TASKS) != 0 {
+            walk_task(task);
+        }
+    } else {
+        let n = ctl(LISTED).min(MAX_LISTED as u64);
+        // SAFETY: as for the tree walk below.
+        unsafe {
+            bpf_loop(
+                n as u32,
+                listed_step as *mut c_void,
+                core::ptr::null_mut(),
+                0,
+            )
+        };
     }
     0
+}
+
+fn ctl(word: u32) -> u64 {
+    WALK_CTL.get(word).copied().unwrap_or(0)
 }
 
 /// State threaded through the bpf_loop callbacks.
@@ -59,19 +90,36 @@ struct Walk {
     comm: [u8; 16],
     node: u64,
     reported: u64,
+    /// Only look for an interval of a selected owner (the `--owner` filter), report nothing.
+    probing: bool,
 }
 
 fn walk_task(task: u64) {
-    if off!(mm_subs) == MISSING || off!(subs_leftmost) == MISSING {
-        return;
-    }
     let Ok(mm) = read::<u64>(task, off!(task_mm)) else {
         return;
     };
     if mm == 0 {
         return; // kernel thread
     }
-    let generation = WALK_GEN.get(0).copied().unwrap_or(0);
+    let tgid = read(task, off!(task_tgid)).unwrap_or(0);
+    let comm = read(task, off!(task_comm)).unwrap_or_default();
+    if filter::task_admissible(mm, tgid, &comm) {
+        walk_mm(mm, tgid, comm, true);
+    }
+}
+
+/// One listed mm (no task to attribute it to): userspace asked for it, so no filter.
+extern "C" fn listed_step(i: u64, _ctx: *mut c_void) -> i64 {
+    if let Some(&mm) = WALK_MMS.get(i as u32)
+        && mm != 0
+    {
+        walk_mm(mm, 0, [0; 16], false);
+    }
+    0
+}
+
+fn walk_mm(mm: u64, tgid: u32, comm: [u8; 16], filtered: bool) {
+    let generation = ctl(GENERATION);
     // SAFETY: value copied out.
     if unsafe { WALKED.get(&mm) }.copied() == Some(generation) {
         return;
@@ -86,15 +134,26 @@ fn walk_task(task: u64) {
     if read::<u8>(subs, off!(subs_has_itree)).unwrap_or(0) == 0 {
         return;
     }
+    let leftmost = read(subs, off!(subs_leftmost)).unwrap_or(0);
     let mut w = Walk {
         mm,
-        tgid: read(task, off!(task_tgid)).unwrap_or(0),
-        comm: read(task, off!(task_comm)).unwrap_or_default(),
-        node: read(subs, off!(subs_leftmost)).unwrap_or(0),
+        tgid,
+        comm,
+        node: leftmost,
         reported: 0,
+        probing: filtered && filter::needs_owner(mm),
     };
     let ctx = &raw mut w as *mut c_void;
-    // SAFETY: callbacks are `extern "C" fn(u64, *mut c_void) -> i64` and get `ctx` back.
+    if w.probing {
+        // SAFETY: callbacks are `extern "C" fn(u64, *mut c_void) -> i64` and get `ctx` back.
+        unsafe { bpf_loop(WALK_MAX_INTERVALS, tree_step as *mut c_void, ctx, 0) };
+        if w.probing {
+            return; // no interval of a selected owner
+        }
+        w.node = leftmost;
+    }
+    filter::select(mm);
+    // SAFETY: as above.
     unsafe { bpf_loop(WALK_MAX_INTERVALS, tree_step as *mut c_void, ctx, 0) };
     let truncated = w.node != 0;
     w.node = read::<u64>(subs, off!(subs_deferred)).unwrap_or(0);
@@ -102,11 +161,16 @@ fn walk_task(task: u64) {
     unsafe { bpf_loop(DEFERRED_MAX, deferred_step as *mut c_void, ctx, 0) };
     let seq: u64 = read(subs, off!(subs_seq)).unwrap_or(0);
     let active: u64 = read(subs, off!(subs_active)).unwrap_or(0);
+    let users: u32 = read(mm, off!(mm_users)).unwrap_or(1);
     emit(EventKind::MmWalked, |e| {
         stamp(e, &w);
+        if users == 0 {
+            e.event = WALK_NO_USERS;
+        }
         e.seq = seq;
         e.aux = active;
         e.ret = w.reported as i32;
+        e.dur_ns = generation;
         if truncated || w.node != 0 {
             e.flags = flags::PARTIAL;
         }
@@ -120,7 +184,15 @@ extern "C" fn tree_step(_i: u64, ctx: *mut c_void) -> i64 {
     if w.node == 0 {
         return 1;
     }
-    report(w, w.node, 0);
+    if w.probing {
+        let ops: u64 = read(w.node, off!(sub_ops)).unwrap_or(0);
+        if filter::owner_selected(callback_of(ops).0) {
+            w.probing = false;
+            return 1;
+        }
+    } else {
+        report(w, w.node, 0);
+    }
     w.node = rb_next(w.node);
     0
 }

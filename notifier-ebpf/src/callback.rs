@@ -15,6 +15,7 @@ use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 
 use crate::{
     emit::{emit, is_self, now, task_key},
+    filter,
     kernel::{off, range, read},
     maps::{CALLBACK_ENTRY, Entry},
 };
@@ -50,6 +51,9 @@ pub fn callback_kretprobe(ctx: RetProbeContext) -> u32 {
     let ret: u64 = ctx.ret();
     let sub = entry.arg0;
     let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
+    if !filter::wanted(mm) {
+        return 0;
+    }
     let rg = range(entry.arg1);
     emit(EventKind::Callback, |e| {
         e.sub = sub;

@@ -18,6 +18,7 @@ use notifier_common::EventKind;
 
 use crate::{
     emit::emit,
+    filter,
     kernel::{off, read},
     maps::{DEFERRED, deferred_hint, set_deferred_hint},
 };
@@ -69,6 +70,9 @@ extern "C" fn check_one(
     }
     // SAFETY: deleting the element being visited is allowed for hash maps.
     unsafe { bpf_map_delete_elem(map, key as *const c_void) };
+    if !filter::wanted(mm) {
+        return 0;
+    }
     let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
     let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
     emit(EventKind::DeferredInsertApplied, |e| {

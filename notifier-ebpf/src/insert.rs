@@ -14,6 +14,7 @@ use notifier_common::{EventKind, flags};
 use crate::{
     context::{mmap_lock_state, task_flags},
     emit::{emit, is_self, now, task_key},
+    filter,
     kernel::{callback_of, notifier, off, read},
     maps::{Entry, INSERT_ENTRY, deferred_add, deferred_forget},
 };
@@ -78,6 +79,10 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
     let n = notifier(sub);
     let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
     let (func, two_pass) = callback_of(ops);
+    let tgid = (task_key() >> 32) as u32;
+    if !filter::admit_insert(n.as_ref().map(|n| n.mm).unwrap_or(0), tgid, func) {
+        return;
+    }
     if two_pass {
         ev_flags |= flags::TWO_PASS;
     }

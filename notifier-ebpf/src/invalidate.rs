@@ -14,6 +14,7 @@ use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 use crate::{
     context::OPEN_RANGE,
     emit::{emit, is_self, now, task_key},
+    filter,
     kernel::range,
     maps::{Entry, RANGE_ENTRY},
 };
@@ -102,6 +103,9 @@ fn report(kind: EventKind, r: u64, ret: i32, dur: u64) -> u64 {
     }
     let rg = range(r);
     let mm = rg.as_ref().map(|rg| rg.mm).unwrap_or(0);
+    if !filter::wanted(mm) {
+        return mm;
+    }
     emit(kind, |e| {
         e.sub = r;
         e.ret = ret;

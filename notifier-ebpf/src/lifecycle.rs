@@ -8,7 +8,10 @@ use aya_ebpf::{
 };
 use notifier_common::EventKind;
 
-use crate::emit::{emit, is_self};
+use crate::{
+    emit::{emit, is_self},
+    filter,
+};
 
 #[fexit(function = "__mmu_notifier_register")]
 pub fn register_fexit(ctx: FExitContext) -> u32 {
@@ -56,7 +59,7 @@ pub fn destroy_kprobe(ctx: ProbeContext) -> u32 {
 }
 
 fn report(kind: EventKind, mm: u64, sub: u64, ret: i32) {
-    if is_self() {
+    if is_self() || !filter::wanted(mm) {
         return;
     }
     emit(kind, |e| {
@@ -64,4 +67,7 @@ fn report(kind: EventKind, mm: u64, sub: u64, ret: i32) {
         e.sub = sub;
         e.ret = ret;
     });
+    if kind == EventKind::MmDestroy {
+        filter::forget(mm);
+    }
 }

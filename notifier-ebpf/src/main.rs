@@ -7,6 +7,7 @@
 
 mod context;
 mod emit;
+mod filter;
 mod kernel;
 mod maps;
 

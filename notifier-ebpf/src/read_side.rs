@@ -10,6 +10,7 @@ use notifier_common::EventKind;
 use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
+    filter,
     kernel::{off, read},
     maps::{Entry, READ_ENTRY},
 };
@@ -46,6 +47,9 @@ fn on_entry(sub: u64) {
     }
     // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
     let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
+    if !filter::wanted(mm) {
+        return;
+    }
     let entry = Entry {
         ts: now(),
         arg0: sub,

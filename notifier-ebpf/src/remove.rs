@@ -10,6 +10,7 @@ use notifier_common::{EventKind, flags};
 use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit, is_self, now, task_key},
+    filter,
     kernel::notifier,
     maps::{Entry, REMOVE_ENTRY, deferred_forget},
 };
@@ -48,6 +49,9 @@ fn on_entry(sub: u64) {
     deferred_forget(sub);
     let n = notifier(sub);
     let mm = n.as_ref().map(|n| n.mm).unwrap_or(0);
+    if !filter::wanted(mm) {
+        return;
+    }
     let _ = REMOVE_ENTRY.insert(
         &task_key(),
         &Entry {

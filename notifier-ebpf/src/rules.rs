@@ -23,6 +23,7 @@ use notifier_common::{
 
 use crate::{
     emit::{emit, is_self, task_key},
+    filter,
     kernel::{off, read},
     maps::{CALLBACK_ENTRY, Entry, HELD},
 };
@@ -47,6 +48,9 @@ fn report<C: StackIdContext>(ctx: &C, code: u8, cb: Option<&Entry>, aux: u64, fu
         Some(cb) => (cb.arg0, read::<u64>(cb.arg0, off!(sub_mm)).unwrap_or(0)),
         None => (0, 0),
     };
+    if mm != 0 && !filter::wanted(mm) {
+        return;
+    }
     emit(EventKind::Hazard, |e| {
         e.event = code;
         e.sub = sub;

@@ -4,7 +4,14 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use notifier_user::{probe::Mode, rules::RuleId};
+use notifier_user::{
+    probe::{Mode, filter::Selection},
+    rules::RuleId,
+    session::Config,
+};
+
+/// Audit period when none is given.
+const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(30);
 
 /// Live view of the kernel's mmu_interval_notifier trees: which processes and drivers
 /// (GPU SVM, RDMA ODP, …) registered which intervals, the invalidations hitting them, and
@@ -35,6 +42,36 @@ pub enum Command {
     Probes(ProbesArgs),
     /// Run the hazard rules headless; exit status 1 when anything is found (for CI).
     Check(CheckArgs),
+    /// Per-process snapshot of the intervals registered right now (walks the kernel's
+    /// trees; schema: docs/snapshot.schema.json).
+    Snapshot(SnapshotArgs),
+}
+
+/// Which processes to watch. The kernel side drops everything else before it reaches the
+/// ring buffer. Criteria combine with AND; repeated values of one criterion with OR.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Only address spaces used by this process (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only address spaces used by processes with this command name (repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+    /// Only address spaces holding an interval of this driver: a module (nouveau,
+    /// rdma_rxe, amdgpu), a driver as the owner column names it, or a callback function.
+    /// The module must be loaded when notifier-top starts.
+    #[arg(long = "owner", value_name = "DRIVER")]
+    pub owners: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn selection(&self) -> Selection {
+        Selection {
+            pids: self.pids.clone(),
+            comms: self.comms.clone(),
+            owners: self.owners.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -51,6 +88,24 @@ pub struct CaptureArgs {
     /// Show kernel pointers in exports instead of per-run hashes (they defeat KASLR).
     #[arg(long)]
     pub raw_pointers: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Re-walk the kernel's trees this often and compare them with the mirror (default
+    /// 30s; 0 turns audits off).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "PERIOD")]
+    pub audit_every: Option<Duration>,
+}
+
+impl CaptureArgs {
+    pub fn config(&self, rules: bool) -> Config {
+        Config {
+            attach: self.attach,
+            rules,
+            selection: self.filter.selection(),
+            audit_every: Some(self.audit_every.unwrap_or(DEFAULT_AUDIT_EVERY))
+                .filter(|d| !d.is_zero()),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -100,6 +155,31 @@ pub struct ProbesArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum SnapshotFormat {
+    #[default]
+    Json,
+    /// One row per interval, process columns repeated.
+    Csv,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: SnapshotFormat,
+    /// File to write (atomically, mode 0600); default: stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Show kernel pointers instead of per-run hashes (they defeat KASLR).
+    #[arg(long)]
+    pub raw_pointers: bool,
+    /// Attach mode for every hook instead of the automatic choice.
+    #[arg(long, value_enum)]
+    pub attach: Option<Mode>,
 }
 
 #[derive(Debug, Args, Clone)]

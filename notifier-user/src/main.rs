@@ -11,19 +11,26 @@ use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use notifier_common::EVENT_SIZE;
 use notifier_user::{
-    export::{create_private, pointers::Pointers},
+    export::{
+        pointers::Pointers,
+        snapshot::{self, Meta},
+        summary, write_atomically,
+    },
     pipeline::{Pipeline, TraceFormat},
-    probe::{HookStatus, Probes, layout, preflight},
+    probe::{HookStatus, Probes, filter::Selection, layout, preflight},
     record::{Header, Record, RecordingReader, RecordingWriter},
     rules::{Engine, RULES, RuleId, Thresholds, info},
-    session::{LiveSession, Sink as _},
+    session::{Config, LiveSession, Sink as _},
     symbols::KernelSymbols,
     tui::{self, app::App},
 };
 
 mod cli;
 
-use cli::{CaptureArgs, CheckArgs, Cli, Command, ProbesArgs, RecordArgs, ReplayArgs, TraceArgs};
+use cli::{
+    CaptureArgs, CheckArgs, Cli, Command, ProbesArgs, RecordArgs, ReplayArgs, SnapshotArgs,
+    SnapshotFormat, TraceArgs,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -61,6 +68,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Record(args) => rt.block_on(record(args)),
         Command::Replay(args) => rt.block_on(replay(args, interactive)),
         Command::Check(args) => rt.block_on(check(args)),
+        Command::Snapshot(args) => snapshot(args),
     }
 }
 
@@ -70,7 +78,13 @@ fn probes(args: ProbesArgs) -> Result<ExitCode> {
     let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
     let layout = layout::resolve(&btf)?;
     let syms = KernelSymbols::load()?;
-    let probes = Probes::attach(&layout, args.attach, &syms, args.rules)?;
+    let probes = Probes::attach(
+        &layout,
+        args.attach,
+        &syms,
+        args.rules,
+        &Selection::default(),
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&probes.status)?);
     } else {
@@ -99,7 +113,7 @@ fn announce(session: &LiveSession) {
 
 /// Starts a live session, runs `pipeline` until the end, writes the summary.
 async fn capture(capture: &CaptureArgs, mut pipeline: Pipeline, rules: bool) -> Result<Pipeline> {
-    let mut session = LiveSession::start(capture.attach, rules)?;
+    let mut session = LiveSession::start(&capture.config(rules))?;
     announce(&session);
     let end = session.run(capture.duration, &mut pipeline).await?;
     let written = pipeline.finish()?;
@@ -133,7 +147,7 @@ async fn trace(args: TraceArgs) -> Result<ExitCode> {
 
 async fn record(args: RecordArgs) -> Result<ExitCode> {
     // Probe first so that a refusal (no privileges, no BPF) leaves no file behind.
-    let mut session = LiveSession::start(args.capture.attach, false)?;
+    let mut session = LiveSession::start(&args.capture.config(false))?;
     let header = Header {
         tool_version: env!("CARGO_PKG_VERSION").into(),
         kernel: session.kernel_release.clone(),
@@ -141,10 +155,7 @@ async fn record(args: RecordArgs) -> Result<ExitCode> {
             .unwrap_or_default()
             .trim()
             .into(),
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        started_unix: unix_now(),
         event_size: EVENT_SIZE,
         attach: session.hook_status().to_vec(),
     };
@@ -173,17 +184,19 @@ async fn record(args: RecordArgs) -> Result<ExitCode> {
 async fn top(args: CaptureArgs) -> Result<ExitCode> {
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
     p.rules = Some(Engine::new(None, Thresholds::default()));
-    let mut session = LiveSession::start(args.attach, false)?;
+    let config = args.config(false);
+    let mut session = LiveSession::start(&config)?;
     session.enable_cost_stats();
     for sym in session.known_owners() {
         p.owner(&sym);
     }
-    let app = App::new(
+    let mut app = App::new(
         p,
         session.kernel_release.clone(),
         session.hook_status().to_vec(),
         "live".into(),
     );
+    app.kernel_filter = config.selection.describe();
     let (app, end) = tui::run_live(&mut session, app).await?;
     eprintln!("notifier-top: {} events, {} lost", end.events, end.dropped);
     if let Some(path) = &args.summary_json {
@@ -263,7 +276,7 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
         .collect();
     let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
     p.rules = Some(Engine::new(Some(&enabled), Thresholds::default()));
-    let mut session = LiveSession::start(args.capture.attach, true)?;
+    let mut session = LiveSession::start(&args.capture.config(true))?;
     report_unavailable_rules(session.hook_status(), &enabled);
     announce(&session);
     session.run(args.capture.duration, &mut p).await?;
@@ -308,6 +321,69 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
     })
 }
 
+/// Walks the kernel's trees once and writes what each process has registered.
+fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
+    let selection = args.filter.selection();
+    let config = Config {
+        attach: args.attach,
+        selection: selection.clone(),
+        ..Config::default()
+    };
+    let mut session = LiveSession::start(&config)?;
+    let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
+    for sym in session.known_owners() {
+        p.owner(&sym);
+    }
+    // The start-up walk has put every existing interval in the ring buffer: drain it.
+    let end = session.finish(&mut p)?;
+    p.finish()?;
+    let meta = Meta {
+        kernel: session.kernel_release.clone(),
+        taken_unix: unix_now(),
+        filter: selection.describe(),
+        raw_pointers: args.raw_pointers,
+    };
+    let cx = summary::Context {
+        kernel: &meta.kernel.clone(),
+        attach: session.hook_status(),
+        owners: &p.owners,
+        stacks: &p.stacks,
+        pointers: &p.pointers,
+    };
+    let snap = snapshot::build(&p.mirror, &cx, meta, None);
+    let intervals: usize = snap.processes.iter().map(|p| p.intervals.len()).sum();
+    match (&args.output, args.format) {
+        (None, SnapshotFormat::Json) => {
+            println!("{}", serde_json::to_string_pretty(&snap)?);
+        }
+        (None, SnapshotFormat::Csv) => snapshot::write_csv(&snap, std::io::stdout().lock())?,
+        (Some(path), SnapshotFormat::Json) => write_json(path, &snap)?,
+        (Some(path), SnapshotFormat::Csv) => {
+            write_atomically(path, |w| snapshot::write_csv(&snap, w))?
+        }
+    }
+    eprintln!(
+        "notifier-top snapshot: {} processes, {intervals} intervals{}",
+        snap.processes.len(),
+        if end.dropped > 0 {
+            format!(
+                " — {} events lost: the snapshot may be incomplete",
+                end.dropped
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Rules whose hooks did not attach are reported, not silently skipped.
 fn report_unavailable_rules(status: &[HookStatus], enabled: &HashSet<RuleId>) {
     for r in RULES.iter().filter(|r| enabled.contains(&r.id)) {
@@ -327,16 +403,13 @@ fn report_unavailable_rules(status: &[HookStatus], enabled: &HashSet<RuleId>) {
 
 /// Writes JSON to `path` atomically (temp file + rename), or to stdout for `-`.
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
     if path.as_os_str() == "-" {
-        println!("{text}");
+        println!("{}", serde_json::to_string_pretty(value)?);
         return Ok(());
     }
-    let tmp = path.with_extension("partial");
-    {
-        let mut f = create_private(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    write_atomically(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        writeln!(w)?;
+        Ok(())
+    })
 }

@@ -65,6 +65,7 @@ impl Pipeline {
 
     /// Flushes outputs; finishes the recording; returns the first output error.
     pub fn finish(&mut self) -> Result<Option<u64>> {
+        self.mirror.finish_audit();
         if let Some(rules) = &mut self.rules {
             rules.finish();
         }

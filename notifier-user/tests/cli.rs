@@ -73,3 +73,22 @@ fn bad_arguments_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn filters_that_can_never_match_are_refused_up_front() {
+    // Checked before privileges or BPF: the user learns about the typo first.
+    let cases: [(&[&str], &str); 3] = [
+        (&["snapshot", "--pid", "4000000000"], "no such process"),
+        (
+            &["trace", "--comm", "a_command_name_too_long"],
+            "at most 15 bytes",
+        ),
+        (&["snapshot", "--format", "xml"], "invalid value 'xml'"),
+    ];
+    for (args, expected) in cases {
+        let out = top().args(args).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -1,11 +1,13 @@
 //! Outputs read from the model: the JSON summary, trace lines, and pointer redaction.
 
 pub mod pointers;
+pub mod snapshot;
 pub mod summary;
 pub mod trace;
 
 use std::{
-    fs::{File, OpenOptions},
+    fs::{self, File, OpenOptions},
+    io::{BufWriter, Write as _},
     os::unix::fs::OpenOptionsExt as _,
     path::Path,
 };
@@ -23,4 +25,27 @@ pub fn create_private(path: &Path) -> Result<File> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Writes `path` whole or not at all: into a private temporary beside it, synced, then
+/// renamed over `path`.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
+) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let result = (|| -> Result<()> {
+        let mut f = create_private(&tmp)?;
+        let mut w = BufWriter::new(&mut f);
+        write(&mut w)?;
+        w.flush()?;
+        drop(w);
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
 }

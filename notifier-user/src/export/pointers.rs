@@ -18,6 +18,10 @@ impl Pointers {
         }
     }
 
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+
     pub fn show(&self, p: u64) -> String {
         if p == 0 {
             "0".to_owned()

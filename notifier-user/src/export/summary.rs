@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{pointers::Pointers, trace::event_name};
 use crate::{
-    mirror::{Counters, Interval, Mirror, State},
+    mirror::{Audit, Counters, Interval, Mirror, Mm, State},
     probe::HookStatus,
     rules::Finding,
     symbols::{Symbol, driver_of},
@@ -23,6 +23,8 @@ pub struct Summary {
     pub duration_s: f64,
     pub attach: Vec<HookStatus>,
     pub counters: Counters,
+    /// Re-walks of the kernel's trees compared with the mirror, and any drift found.
+    pub audit: Audit,
     pub live_intervals: usize,
     pub processes: Vec<Process>,
     pub owners: Vec<OwnerSummary>,
@@ -124,42 +126,7 @@ pub fn build<'a>(
         .mms
         .iter()
         .filter(|(_, mm)| !mm.intervals.is_empty() || mm.ranges > 0 || mm.inserts > 0)
-        .map(|(&mm_ptr, mm)| {
-            let mut intervals: Vec<_> = mm
-                .intervals
-                .iter()
-                .map(|(&sub, iv)| interval(sub, iv, cx))
-                .collect();
-            intervals.sort_by(|a, b| {
-                a.start
-                    .len()
-                    .cmp(&b.start.len())
-                    .then(a.start.cmp(&b.start))
-            });
-            Process {
-                mm: ptr.show(mm_ptr),
-                tgids: mm.processes.keys().copied().collect(),
-                comms: mm.processes.values().cloned().collect(),
-                exited: mm.released,
-                intervals,
-                invalidations: mm.ranges,
-                invalidations_by_event: mm
-                    .ranges_by_event
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(i, n)| (event_name(i as u8), *n))
-                    .collect(),
-                eagain: mm.ranges_eagain,
-                callbacks: mm.callbacks.count(),
-                callback_p50_ns: mm.callbacks.quantile_ns(0.5),
-                callback_p99_ns: mm.callbacks.quantile_ns(0.99),
-                callback_max_ns: mm.callbacks.max_ns(),
-                read_begin_waits: mm.read_begin_waits,
-                inserts: mm.inserts,
-                removes: mm.removes,
-            }
-        })
+        .map(|(&mm_ptr, mm)| process(mm_ptr, mm, cx))
         .collect();
     processes.sort_by_key(|p| std::cmp::Reverse(p.intervals.len()));
     let mut live_by_owner: HashMap<u64, usize> = HashMap::new();
@@ -212,10 +179,50 @@ pub fn build<'a>(
         duration_s: m.now_ns.saturating_sub(m.first_ns) as f64 / 1e9,
         attach: cx.attach.to_vec(),
         counters: m.counters.clone(),
+        audit: m.audit.clone(),
         live_intervals: m.live_intervals(),
         processes,
         owners,
         findings,
+    }
+}
+
+/// One mm as exports show it: its processes, intervals (by address) and aggregates.
+pub fn process(mm_ptr: u64, mm: &Mm, cx: &Context<'_>) -> Process {
+    let ptr = cx.pointers;
+    let mut intervals: Vec<_> = mm
+        .intervals
+        .iter()
+        .map(|(&sub, iv)| interval(sub, iv, cx))
+        .collect();
+    intervals.sort_by(|a, b| {
+        a.start
+            .len()
+            .cmp(&b.start.len())
+            .then(a.start.cmp(&b.start))
+    });
+    Process {
+        mm: ptr.show(mm_ptr),
+        tgids: mm.processes.keys().copied().collect(),
+        comms: mm.processes.values().cloned().collect(),
+        exited: mm.released,
+        intervals,
+        invalidations: mm.ranges,
+        invalidations_by_event: mm
+            .ranges_by_event
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (event_name(i as u8), *n))
+            .collect(),
+        eagain: mm.ranges_eagain,
+        callbacks: mm.callbacks.count(),
+        callback_p50_ns: mm.callbacks.quantile_ns(0.5),
+        callback_p99_ns: mm.callbacks.quantile_ns(0.99),
+        callback_max_ns: mm.callbacks.max_ns(),
+        read_begin_waits: mm.read_begin_waits,
+        inserts: mm.inserts,
+        removes: mm.removes,
     }
 }
 

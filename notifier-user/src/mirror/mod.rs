@@ -5,15 +5,19 @@
 //! generation number so a reused address (stack notifiers, re-inserted structs) is a new
 //! interval, never a continuation of the old one.
 
+mod audit;
 mod latency;
 
 use std::collections::{BTreeMap, HashMap};
 
-use notifier_common::{Event, EventKind, flags};
+use notifier_common::{Event, EventKind, WALK_NO_USERS, flags};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+pub use audit::{Audit, Drift, DriftKind};
 pub use latency::{Latency, Sketch};
+
+use audit::Candidate;
 
 /// A read_begin that took longer than this waited for an invalidation.
 pub const READ_BEGIN_WAIT_NS: u64 = 10_000;
@@ -74,6 +78,11 @@ pub struct Mm {
     pub processes: BTreeMap<u32, String>,
     /// exit_mmap ran: its processes are gone or going (intervals may remain).
     pub released: bool,
+    /// Every interval is known: the mm was registered under observation or walked. A walk
+    /// of a complete mm is an audit.
+    pub complete: bool,
+    /// An audit walk in progress: what it reported so far.
+    audit_seen: Option<FxHashMap<u64, Event>>,
     /// Invalidations currently open (start returned, end not yet).
     pub open_ranges: u32,
     pub ranges: u64,
@@ -176,6 +185,7 @@ pub struct Mirror {
     pub mms: FxHashMap<u64, Mm>,
     pub owners: HashMap<u64, Owner>,
     pub counters: Counters,
+    pub audit: Audit,
     generation: u32,
     /// Latest event timestamp (ns, CLOCK_MONOTONIC).
     pub now_ns: u64,
@@ -193,15 +203,29 @@ impl Mirror {
             self.first_ns = ev.ts_ns;
         }
         self.now_ns = self.now_ns.max(ev.ts_ns);
+        if !self.audit.pending.is_empty()
+            && ev.ts_ns > self.audit.oldest_pending_ns + audit::GRACE_NS
+        {
+            self.settle(Some(ev.ts_ns));
+        }
         let Some(kind) = ev.kind() else {
             self.counters.unknown_kind += 1;
             return;
         };
         self.counters.by_kind[kind as usize] += 1;
         match kind {
-            EventKind::Insert => self.insert(ev, false),
-            EventKind::Existing => self.insert(ev, true),
+            EventKind::Insert => {
+                self.insert(ev, false);
+                self.audit.explained(ev.mm, ev.sub);
+            }
+            EventKind::Existing => match self.mms.get_mut(&ev.mm) {
+                Some(m) if m.complete => {
+                    m.audit_seen.get_or_insert_default().insert(ev.sub, *ev);
+                }
+                _ => self.insert(ev, true),
+            },
             EventKind::DeferredInsertApplied => {
+                self.audit.explained(ev.mm, ev.sub);
                 if let Some(iv) = self
                     .mms
                     .get_mut(&ev.mm)
@@ -219,7 +243,10 @@ impl Mirror {
                 Some(iv) => iv.state = State::Removing,
                 None => self.counters.remove_unknown += 1,
             },
-            EventKind::RemoveEnd => self.remove(ev),
+            EventKind::RemoveEnd => {
+                self.remove(ev);
+                self.audit.explained(ev.mm, ev.sub);
+            }
             EventKind::RangeStart => self.range_start(ev),
             EventKind::RangeEnd => {
                 if let Some(m) = self.mms.get_mut(&ev.mm) {
@@ -229,7 +256,8 @@ impl Mirror {
             EventKind::Callback => self.callback(ev),
             EventKind::ReadBegin => self.read_begin(ev),
             EventKind::MmRegister => {
-                self.mm(ev);
+                let m = self.mm(ev);
+                m.complete |= ev.ret == 0;
             }
             EventKind::MmRelease => {
                 if let Some(m) = self.mms.get_mut(&ev.mm) {
@@ -240,10 +268,9 @@ impl Mirror {
                 if let Some(m) = self.mms.remove(&ev.mm) {
                     self.counters.destroyed_with_intervals += m.intervals.len() as u64;
                 }
+                self.audit.forget_mm(ev.mm);
             }
-            EventKind::MmWalked => {
-                self.mm(ev);
-            }
+            EventKind::MmWalked => self.walked(ev),
             EventKind::Hazard => self.counters.hazards += 1,
         }
     }
@@ -307,6 +334,102 @@ impl Mirror {
         } else {
             self.owners.entry(ev.func).or_default().inserts += 1;
         }
+    }
+
+    /// The end of one mm's walk: the mm is complete from now on; if it was already, the
+    /// walk was an audit and differences become candidates.
+    fn walked(&mut self, ev: &Event) {
+        let partial = ev.flags & flags::PARTIAL != 0;
+        let m = mm_entry(&mut self.mms, ev);
+        m.released |= ev.event == WALK_NO_USERS;
+        let was_complete = m.complete;
+        m.complete |= !partial;
+        let seen = m.audit_seen.take();
+        if !was_complete {
+            return;
+        }
+        if partial {
+            self.audit.partial += 1;
+            return;
+        }
+        let seen = seen.unwrap_or_default();
+        self.audit.mms_checked += 1;
+        self.audit.intervals_checked += seen.len() as u64;
+        for (&sub, iv) in &m.intervals {
+            if !seen.contains_key(&sub) {
+                let extra = Event {
+                    ts_ns: ev.ts_ns,
+                    mm: ev.mm,
+                    sub,
+                    start: iv.start,
+                    last: iv.last,
+                    ..Default::default()
+                };
+                self.audit.candidate(
+                    ev.mm,
+                    sub,
+                    Candidate {
+                        kind: DriftKind::Extra,
+                        ev: extra,
+                    },
+                );
+            }
+        }
+        for (sub, mut walked) in seen {
+            match m.intervals.get(&sub) {
+                Some(iv) if iv.start == walked.start && iv.last == walked.last => {}
+                _ => {
+                    // The grace period runs from the end of the walk.
+                    walked.ts_ns = ev.ts_ns;
+                    self.audit.candidate(
+                        ev.mm,
+                        sub,
+                        Candidate {
+                            kind: DriftKind::Missing,
+                            ev: walked,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Turns audit candidates older than the grace period (all of them with `None`) into
+    /// drift, and repairs the mirror so it matches the kernel's tree again.
+    fn settle(&mut self, now_ns: Option<u64>) {
+        for ((mm, sub), c) in self.audit.due(now_ns) {
+            let cause = match (self.counters.lost > 0, c.kind) {
+                (true, _) => "events were lost (the ring buffer was full)",
+                (false, DriftKind::Missing) => "no insert event reached notifier-top for it",
+                (false, DriftKind::Extra) => "no remove event reached notifier-top for it",
+            };
+            let bounds = |iv: &Interval| iv.start == c.ev.start && iv.last == c.ev.last;
+            let current = self.mms.get(&mm).and_then(|m| m.intervals.get(&sub));
+            match c.kind {
+                DriftKind::Missing if current.is_some_and(bounds) => continue,
+                DriftKind::Missing => self.insert(&c.ev, true),
+                DriftKind::Extra if current.is_some_and(bounds) => {
+                    if let Some(m) = self.mms.get_mut(&mm) {
+                        m.intervals.remove(&sub);
+                    }
+                }
+                DriftKind::Extra => continue,
+            }
+            self.audit.record(Drift {
+                kind: c.kind,
+                mm,
+                sub,
+                start: c.ev.start,
+                last: c.ev.last,
+                cause,
+            });
+        }
+    }
+
+    /// Settles every outstanding audit difference: at the end of a session, all events that
+    /// could explain one have arrived.
+    pub fn finish_audit(&mut self) {
+        self.settle(None);
     }
 
     fn remove(&mut self, ev: &Event) {
@@ -406,10 +529,17 @@ impl Mirror {
     }
 }
 
-/// The mm of `ev`, created on first sight, with the event's process recorded.
+/// The mm of `ev`, created on first sight, with the event's process recorded where the
+/// event's task is one using the mm: an insert or registration (a driver acting for the
+/// process), a walk (the task it visited). Invalidations, read sides and removes also run
+/// in kswapd, the OOM reaper or another process, which must not be listed as users.
 fn mm_entry<'a>(mms: &'a mut FxHashMap<u64, Mm>, ev: &Event) -> &'a mut Mm {
     let m = mms.entry(ev.mm).or_default();
-    if ev.tgid() != 0 && !m.processes.contains_key(&ev.tgid()) {
+    let user = matches!(
+        ev.kind(),
+        Some(EventKind::Insert | EventKind::Existing | EventKind::MmWalked | EventKind::MmRegister)
+    );
+    if user && ev.tgid() != 0 && !m.processes.contains_key(&ev.tgid()) {
         m.processes.insert(ev.tgid(), ev.comm_str().to_owned());
     }
     m

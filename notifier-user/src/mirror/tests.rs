@@ -222,3 +222,88 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+fn at(mut e: Event, ts_ns: u64) -> Event {
+    e.ts_ns = ts_ns;
+    e
+}
+
+fn walked(mm: u64, ts_ns: u64) -> Event {
+    at(ev(EventKind::MmWalked, mm, 0, 0, 0), ts_ns)
+}
+
+const SEC: u64 = 1_000_000_000;
+
+#[test]
+fn an_audit_that_agrees_finds_no_drift() {
+    let mut m = Mirror::new();
+    m.apply(&ev(EventKind::MmRegister, 1, 0, 0, 0));
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    m.apply(&at(ev(EventKind::Existing, 1, 10, 0x1000, 0x1fff), 2));
+    m.apply(&walked(1, 3));
+    m.finish_audit();
+    assert_eq!((m.audit.mms_checked, m.audit.intervals_checked), (1, 1));
+    assert_eq!(m.audit.drifted(), 0);
+    assert_eq!(m.counters.walked, 0, "an audit is a check, not news");
+}
+
+#[test]
+fn races_with_the_walk_are_not_drift() {
+    let mut m = Mirror::new();
+    m.apply(&ev(EventKind::MmRegister, 1, 0, 0, 0));
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    // The walk sees 11 linked before its insert event arrives, and misses 10, unlinked by
+    // a remove whose return event is still on its way.
+    m.apply(&at(ev(EventKind::Existing, 1, 11, 0x3000, 0x3fff), 2));
+    m.apply(&walked(1, 3));
+    m.apply(&at(insert(1, 11, 0x3000, 0x3fff, false), 4));
+    m.apply(&at(ev(EventKind::RemoveEnd, 1, 10, 0, 0), 5));
+    m.apply(&at(ev(EventKind::RangeStart, 1, 99, 0, 0), 3 * SEC));
+    m.finish_audit();
+    assert_eq!(m.audit.drifted(), 0, "{:?}", m.audit.drift);
+    assert_eq!(m.live_intervals(), 1);
+}
+
+#[test]
+fn drift_is_counted_explained_and_repaired() {
+    let mut m = Mirror::new();
+    m.apply(&ev(EventKind::MmRegister, 1, 0, 0, 0));
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    // The kernel has 11 (its insert was never seen) and not 10 (its remove was never seen).
+    m.apply(&at(ev(EventKind::Existing, 1, 11, 0x3000, 0x3fff), 2));
+    m.apply(&walked(1, 3));
+    assert_eq!(
+        m.audit.drifted(),
+        0,
+        "a candidate only, within the grace period"
+    );
+    // Any later event past the grace period settles it.
+    m.apply(&at(ev(EventKind::RangeStart, 2, 99, 0, 0), 3 + 2 * SEC));
+    assert_eq!((m.audit.missing, m.audit.extra), (1, 1));
+    let intervals = &m.mms[&1].intervals;
+    assert!(intervals.contains_key(&11) && !intervals.contains_key(&10));
+    assert!(
+        m.audit
+            .drift
+            .iter()
+            .all(|d| d.cause.contains("reached notifier-top"))
+    );
+}
+
+#[test]
+fn a_first_walk_teaches_and_marks_exited_mms() {
+    let mut m = Mirror::new();
+    // Events on an mm the mirror never saw registered: the walk is news, not an audit.
+    m.apply(&ev(EventKind::RangeStart, 1, 99, 0, 0));
+    m.apply(&ev(EventKind::Existing, 1, 10, 0x1000, 0x1fff));
+    let mut w = walked(1, 2);
+    w.event = notifier_common::WALK_NO_USERS;
+    m.apply(&w);
+    assert!(m.mms[&1].complete && m.mms[&1].released);
+    assert_eq!((m.counters.walked, m.audit.mms_checked), (1, 0));
+    // A partial walk neither completes an mm nor audits it.
+    let mut p = walked(2, 3);
+    p.flags = flags::PARTIAL;
+    m.apply(&p);
+    assert!(!m.mms[&2].complete);
+}

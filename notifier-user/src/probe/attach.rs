@@ -10,6 +10,7 @@ use aya::{
 use log::{debug, info, warn};
 use notifier_common::{KernelLayout, MISSING, names};
 
+use super::filter::Selection;
 use super::plan::{
     Attachment, CALLBACK_ENTRY, CALLBACK_RETURN, FAMILIES, Family, HookStatus, Kind, Mode,
     RULE_FAMILIES,
@@ -35,11 +36,16 @@ impl Probes {
         forced: Option<Mode>,
         syms: &KernelSymbols,
         rules: bool,
+        selection: &Selection,
     ) -> Result<Probes> {
         let mut ebpf = EbpfLoader::new()
             .override_global(names::LAYOUT, layout, true)
             .load(OBJECT)
             .context("loading the eBPF object into the kernel")?;
+        // Before any hook: unrelated processes must never reach the ring buffer.
+        selection
+            .install(&mut ebpf, syms)
+            .context("installing the process filter")?;
         // Only fentry needs BTF for attach targets; its absence just rules fentry out.
         let btf = Btf::from_sys_fs().map_err(|e| anyhow!("{e}"));
         let mut status = Vec::new();

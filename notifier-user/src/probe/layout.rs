@@ -61,6 +61,7 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
         task_tgid: task.member(btf, "tgid")?,
         task_comm: task.member(btf, "comm")?,
         mm_subs: mm.optional(btf, "notifier_subscriptions")?,
+        mm_users: mm.optional(btf, "mm_users")?,
         subs_has_itree: walk.has_itree,
         subs_seq: walk.seq,
         subs_active: walk.active,

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod cost;
+pub mod filter;
 pub mod layout;
 pub mod plan;
 pub mod preflight;

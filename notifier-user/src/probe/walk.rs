@@ -10,7 +10,10 @@ use aya::{
     maps::{Array, MapData},
     programs::Iter,
 };
-use notifier_common::KernelLayout;
+use notifier_common::{
+    KernelLayout, names,
+    walk::{ALL_TASKS, GENERATION, LISTED, MAX_LISTED},
+};
 
 use super::{HookStatus, Probes, layout::walk_unavailable};
 
@@ -50,18 +53,30 @@ impl Probes {
         Ok(())
     }
 
-    /// Walks every mm once. Returns false when the walker is unavailable on this kernel.
-    pub fn walk_existing(&mut self) -> Result<bool> {
+    /// Runs the walker: every task's mm when `all_tasks`, then each of `listed` (mms no
+    /// task uses any more). Returns false when the walker is unavailable on this kernel.
+    pub fn walk(&mut self, all_tasks: bool, listed: &[u64]) -> Result<bool> {
         if !self.walk_ready {
             return Ok(false);
         }
-        let mut generation: Array<&mut MapData, u64> = Array::try_from(
+        let listed = &listed[..listed.len().min(MAX_LISTED as usize)];
+        let mut mms: Array<&mut MapData, u64> = Array::try_from(
             self.ebpf
-                .map_mut("WALK_GEN")
-                .context("WALK_GEN map missing")?,
+                .map_mut(names::WALK_MMS)
+                .context("WALK_MMS map missing")?,
         )?;
-        let next = generation.get(&0, 0)? + 1;
-        generation.set(0, next, 0)?;
+        for (i, &mm) in listed.iter().enumerate() {
+            mms.set(i as u32, mm, 0)?;
+        }
+        let mut ctl: Array<&mut MapData, u64> = Array::try_from(
+            self.ebpf
+                .map_mut(names::WALK_CTL)
+                .context("WALK_CTL map missing")?,
+        )?;
+        let next = ctl.get(&GENERATION, 0)? + 1;
+        ctl.set(GENERATION, next, 0)?;
+        ctl.set(ALL_TASKS, all_tasks as u64, 0)?;
+        ctl.set(LISTED, listed.len() as u64, 0)?;
         let iter: &mut Iter = self
             .ebpf
             .program_mut(PROGRAM)

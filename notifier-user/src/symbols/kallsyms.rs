@@ -104,6 +104,10 @@ impl KernelSymbols {
         self.syms.iter().filter(|s| s.name == name).nth(1).is_some()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &Symbol> {
+        self.syms.iter()
+    }
+
     pub fn by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Symbol> + 'a {
         self.syms.iter().filter(move |s| s.name == name)
     }

@@ -1,11 +1,24 @@
 //! TUI state: the pipeline's model plus what the user is looking at. Input changes this;
 //! drawing reads it; events only reach it through the pipeline (never drawn raw).
 
-use std::collections::VecDeque;
+use std::{
+    collections::VecDeque,
+    path::Path,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use notifier_common::{Event, EventKind};
 
-use crate::{export::trace, pipeline::Pipeline, probe::HookStatus, session::Sink, symbols::Symbol};
+use crate::{
+    export::{
+        snapshot::{self, Meta},
+        summary, trace, write_atomically,
+    },
+    pipeline::Pipeline,
+    probe::HookStatus,
+    session::Sink,
+    symbols::Symbol,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
@@ -79,6 +92,12 @@ pub struct App {
     pub elapsed_s: f64,
     /// The tool's own in-kernel cost (ns per run, summed over programs), when known.
     pub bpf_cost: Option<String>,
+    /// The in-kernel process filter in force (`pid 12 owner nouveau`), if any.
+    pub kernel_filter: String,
+    /// The user asked for an audit; the live loop passes it to the session.
+    pub audit_requested: bool,
+    /// The outcome of the last action (a snapshot written, or why not).
+    pub status: Option<String>,
     pub quit: bool,
 }
 
@@ -109,6 +128,9 @@ impl App {
             ranges_at_tick: 0,
             elapsed_s: 0.0,
             bpf_cost: None,
+            kernel_filter: String::new(),
+            audit_requested: false,
+            status: None,
             quit: false,
         }
     }
@@ -125,6 +147,43 @@ impl App {
         self.events_at_tick = events;
         self.ranges_at_tick = ranges;
         self.elapsed_s += seconds;
+    }
+
+    /// Writes the snapshot of `mm` to `dir` (the TUI's `w`): the same schema as
+    /// `notifier-top snapshot`, one process.
+    pub fn write_snapshot(&mut self, mm: u64, dir: &Path) {
+        let taken_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let p = &self.pipeline;
+        let cx = summary::Context {
+            kernel: &self.kernel,
+            attach: &self.attach,
+            owners: &p.owners,
+            stacks: &p.stacks,
+            pointers: &p.pointers,
+        };
+        let meta = Meta {
+            kernel: self.kernel.clone(),
+            taken_unix,
+            filter: self.kernel_filter.clone(),
+            raw_pointers: p.pointers.is_raw(),
+        };
+        let snap = snapshot::build(&p.mirror, &cx, meta, Some(mm));
+        let tgid = snap
+            .processes
+            .first()
+            .and_then(|p| p.tgids.first().copied())
+            .unwrap_or(0);
+        let path = dir.join(format!("notifier-top-snapshot-{tgid}-{taken_unix}.json"));
+        let result = write_atomically(&path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &snap)?;
+            Ok(())
+        });
+        self.status = Some(match result {
+            Ok(()) => format!("snapshot written to {}", path.display()),
+            Err(e) => format!("snapshot failed: {e:#}"),
+        });
     }
 
     pub fn findings_count(&self) -> usize {

@@ -1,7 +1,7 @@
 //! Keys: read on their own thread (so a busy ingest never delays them) and applied to the
 //! App by one function, which the tests drive directly.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
@@ -81,6 +81,21 @@ pub fn handle(app: &mut App, key: KeyEvent) {
             }
         }
         KeyCode::Char('p') => app.paused = !app.paused,
+        KeyCode::Char('a') => {
+            app.audit_requested = true;
+            app.status = Some("audit requested: re-walking the kernel's trees".into());
+        }
+        KeyCode::Char('w') => {
+            let mm = match app.view {
+                View::Detail => app.detail_mm,
+                View::Processes => process_rows(app).get(app.selected).map(|r| r.mm),
+                _ => None,
+            };
+            match mm {
+                Some(mm) => app.write_snapshot(mm, Path::new(".")),
+                None => app.status = Some("select a process first (processes view)".into()),
+            }
+        }
         KeyCode::Char('/') => app.editing_filter = true,
         KeyCode::Char('s') | KeyCode::Char('S') => {
             let i = SortKey::ALL

@@ -76,11 +76,18 @@ pub async fn run_live(session: &mut LiveSession, mut app: App) -> Result<(App, S
         while !app.quit {
             tokio::select! {
                 r = session.next(&mut inbox) => { r?; inbox.deliver(&mut app); }
-                Some(key) = keys.recv() => input::handle(&mut app, key),
+                Some(key) = keys.recv() => {
+                    input::handle(&mut app, key);
+                    if std::mem::take(&mut app.audit_requested) {
+                        session.request_audit();
+                    }
+                }
                 _ = frame.tick() => { terminal.draw(|f| views::draw(f, &app))?; }
                 _ = second.tick() => {
                     app.tick(1.0);
                     app.bpf_cost = session.cost_summary();
+                    // Due walks happen without events too (an idle system's audit).
+                    session.maintain()?;
                 }
                 _ = sigterm.recv() => break,
             }

@@ -73,11 +73,23 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 String::new()
             }),
+            Span::raw(if app.kernel_filter.is_empty() {
+                String::new()
+            } else {
+                format!(" · only {}", app.kernel_filter)
+            }),
+            audit(app),
         ]),
-        Line::from(Span::styled(
-            modes.join(" "),
-            Style::new().fg(Color::DarkGray),
-        )),
+        match &app.status {
+            Some(status) => Line::from(Span::styled(
+                status.as_str(),
+                Style::new().fg(Color::Yellow),
+            )),
+            None => Line::from(Span::styled(
+                modes.join(" "),
+                Style::new().fg(Color::DarkGray),
+            )),
+        },
         Line::from(tab_line),
     ];
     f.render_widget(Paragraph::new(lines), text);
@@ -92,4 +104,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ..spark
         },
     );
+}
+
+/// The mirror audit: nothing until one ran; drift in red.
+fn audit(app: &App) -> Span<'static> {
+    let a = &app.pipeline.mirror.audit;
+    match (a.mms_checked, a.drifted()) {
+        (0, 0) => Span::raw(""),
+        (n, 0) => Span::raw(format!(" · audit ok ({n} mm checks)")),
+        (_, d) => Span::styled(format!(" · DRIFT {d}"), Style::new().fg(Color::Red)),
+    }
 }

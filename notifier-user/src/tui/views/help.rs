@@ -13,6 +13,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("s / S", "next / previous sort column"),
     ("/", "filter: text, pid:N, comm:X, owner:Y (Enter applies)"),
     ("p", "pause / resume the event feed"),
+    ("w", "write the selected process's snapshot (./*.json)"),
+    ("a", "audit: compare the mirror with the kernel now"),
     ("?", "this help"),
     ("q, Ctrl-C", "quit"),
 ];

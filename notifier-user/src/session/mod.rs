@@ -1,5 +1,8 @@
-//! A live capture session: preflight, layout, probes, ring buffer, and the loop that feeds
-//! events downstream until the duration ends or the user stops it.
+//! A live capture session: preflight, layout, probes, ring buffer, the walks that complete
+//! and audit the picture, and the loop that feeds events downstream until the duration
+//! ends or the user stops it.
+
+mod walks;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -13,7 +16,7 @@ use notifier_common::{Event, EventKind, NO_STACK};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    probe::{HookStatus, Mode, Probes, layout, preflight},
+    probe::{HookStatus, Mode, Probes, filter::Selection, layout, preflight},
     source::live::LiveSource,
     symbols::{KernelSymbols, Symbol},
 };
@@ -21,6 +24,9 @@ use crate::{
 /// Re-reading kallsyms costs ~100 ms; a stream of inserts from an unknown address must not
 /// turn into a stream of re-reads.
 const SYMBOL_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often an idle session checks for due walks.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How often a running session re-reads the kernel's count of dropped events.
 const DROPS_READ_INTERVAL: Duration = Duration::from_millis(250);
@@ -38,7 +44,21 @@ pub struct LiveSession {
     events: u64,
     drops_read: Instant,
     cost_stats: Option<crate::probe::cost::CostStats>,
+    walks: walks::Walks,
     pub kernel_release: String,
+}
+
+/// What a live session captures and how.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Attach mode for every hook instead of the automatic choice.
+    pub attach: Option<Mode>,
+    /// Also attach the hazard rules' hooks.
+    pub rules: bool,
+    /// The in-kernel process filter.
+    pub selection: Selection,
+    /// Re-walk the kernel's trees this often and compare them with the mirror.
+    pub audit_every: Option<Duration>,
 }
 
 /// Where a session's output goes (the pipeline: mirror, rules, printers, recorders).
@@ -59,18 +79,25 @@ pub struct SessionEnd {
 }
 
 impl LiveSession {
-    pub fn start(attach: Option<Mode>, rules: bool) -> Result<Self> {
+    pub fn start(config: &Config) -> Result<Self> {
+        config.selection.validate(Path::new("/proc"))?;
         preflight::require_privileges()?;
         preflight::raise_memlock();
         let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
         let layout = layout::resolve(&btf).context("resolving the kernel layout from BTF")?;
         debug!("kernel layout: {layout:?}");
         let syms = KernelSymbols::load()?;
-        let mut probes = Probes::attach(&layout, attach, &syms, rules)?;
+        let mut probes = Probes::attach(
+            &layout,
+            config.attach,
+            &syms,
+            config.rules,
+            &config.selection,
+        )?;
         let source = LiveSource::new(&mut probes)?;
         // Live hooks are armed: whatever the walk misses, they report.
         probes
-            .walk_existing()
+            .walk(true, &[])
             .context("walking existing intervals")?;
         Ok(LiveSession {
             probes,
@@ -83,6 +110,7 @@ impl LiveSession {
             events: 0,
             drops_read: Instant::now(),
             cost_stats: None,
+            walks: walks::Walks::new(config.audit_every),
             kernel_release: kernel_release(),
         })
     }
@@ -133,7 +161,29 @@ impl LiveSession {
             self.drops_read = Instant::now();
             sink.lost(self.source.dropped()?);
         }
+        self.maintain()?;
         Ok(n)
+    }
+
+    /// Runs the walks that are due: mms the stream named without their intervals, and
+    /// the periodic audit. Their results arrive through the ring buffer like any event.
+    pub fn maintain(&mut self) -> Result<()> {
+        if let Some(order) = self.walks.next_order(Instant::now()) {
+            debug!(
+                "walk: all tasks {}, {} listed mms",
+                order.all_tasks,
+                order.listed.len()
+            );
+            self.probes
+                .walk(order.all_tasks, &order.listed)
+                .context("walking interval trees")?;
+        }
+        Ok(())
+    }
+
+    /// Audits the mirror against the kernel's trees at the next opportunity.
+    pub fn request_audit(&mut self) {
+        self.walks.request_audit();
     }
 
     /// Hands `sink` everything the kernel already queued (it belongs to this session) and
@@ -175,9 +225,12 @@ impl LiveSession {
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
         tokio::pin!(sleep);
+        // Walks fall due without events too (a periodic audit of an idle system).
+        let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
         loop {
             tokio::select! {
                 r = self.next(sink) => { r?; }
+                _ = upkeep.tick() => self.maintain()?,
                 _ = &mut sleep, if deadline.is_some() => break,
                 _ = tokio::signal::ctrl_c() => break,
                 _ = sigterm.recv() => break,
@@ -187,6 +240,7 @@ impl LiveSession {
     }
 
     fn deliver(&mut self, ev: &Event, sink: &mut impl Sink) {
+        self.walks.observe(ev);
         match ev.kind() {
             Some(EventKind::Insert | EventKind::Existing) => self.learn_owner(ev, sink),
             Some(EventKind::Hazard) if ev.seq != NO_STACK && self.stacks_sent.insert(ev.seq) => {
