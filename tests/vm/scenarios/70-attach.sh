@@ -1,0 +1,107 @@
+# Attach to running workloads. Intervals registered before notifier-top started are in its
+# first snapshot and equal the fixture's ground truth; filters select in the kernel; an
+# exited process's intervals (invisible to the task iterator) are learned from its first
+# event; under nouveau-like churn the periodic audit finds the mirror exact. rxe ODP (7.x):
+# a pingpong server's ODP MR is in the snapshot while it waits for its client.
+# timeout: 420
+. tests/vm/lib.sh
+[ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
+insmod "$NT_FIXTURE" || fail "insmod"
+HOLD=
+trap '[ -n "$HOLD" ] && kill $HOLD 2>/dev/null; nfctl purge; rmmod notifier_fixture' EXIT
+W=$VM_OUT/attach
+mkdir -p $W
+intervals_of() { # snapshot/summary file, tgid -> "notifier start last" lines
+    jq -r --argjson p "$2" '.processes[] | select(.tgids | index($p)) | .intervals[] | "\(.notifier) \(.start) \(.last)"' "$1" | sort
+}
+truth_of() { # tgid
+    jq -r --argjson p "$1" 'select(.tgid == $p) | "\(.notifier) \(.start) \(.last)"' $W/truth.jsonl | sort
+}
+
+# Before the tool: one process exits leaving two intervals, another holds five.
+nfctl scenario exit-with-intervals > $W/exit.json || fail "exit-with-intervals"
+CHILD=$(jq .child $W/exit.json)
+nfctl hold 5 > $W/hold.json &
+HOLD=$!
+i=0; until [ -s $W/hold.json ]; do i=$((i + 1)); [ $i -lt 100 ] || fail "hold never ready"; sleep 0.1; done
+nfctl truth > $W/truth.jsonl
+
+# The first snapshot equals the ground truth for the running process.
+$NT_TOP snapshot --raw-pointers -o $W/snap.json 2> $W/snap.err || fail "snapshot: $(cat $W/snap.err)"
+cat $W/snap.err
+intervals_of $W/snap.json $HOLD > $W/snap-hold.txt
+truth_of $HOLD > $W/truth-hold.txt
+diff $W/truth-hold.txt $W/snap-hold.txt || fail "snapshot differs from the ground truth"
+[ "$(wc -l < $W/snap-hold.txt)" = 5 ] || fail "expected the 5 held intervals"
+[ "$(stat -c %a $W/snap.json)" = 600 ] || fail "snapshot file is readable by others"
+grep -q '"h:' $W/snap.json && fail "--raw-pointers still hashed"
+$NT_TOP snapshot -o $W/snap-hashed.json 2>/dev/null || fail "hashed snapshot"
+grep -q '"0xff' $W/snap-hashed.json && fail "kernel pointers leaked without --raw-pointers"
+$NT_TOP snapshot --format csv -o $W/snap.csv 2>/dev/null || fail "csv snapshot"
+rows=$(($(wc -l < $W/snap.csv) - 1))
+want=$(jq '[.processes[].intervals | length] | add' $W/snap-hashed.json)
+[ "$rows" = "$want" ] || fail "csv has $rows rows for $want intervals"
+echo "snapshot: $(wc -l < $W/snap-hold.txt) held intervals equal the truth; csv $rows rows"
+
+# Filters are applied in the kernel: only the selected address spaces come back.
+for f in "--pid $HOLD" "--comm nfctl" "--owner notifier_fixture" "--pid $HOLD --owner notifier_fixture"; do
+    $NT_TOP snapshot $f --raw-pointers -o $W/filtered.json 2>/dev/null || fail "snapshot $f"
+    n=$(jq '.processes | length' $W/filtered.json)
+    intervals_of $W/filtered.json $HOLD | diff $W/truth-hold.txt - > /dev/null || fail "$f: held intervals differ"
+    case "$f" in --pid*) [ "$n" = 1 ] || fail "$f: $n processes, expected 1" ;; esac
+    echo "filter $f: $n processes"
+done
+$NT_TOP snapshot --owner rdma_rxe -o $W/none.json 2>/dev/null
+[ $? = 0 ] && [ "$(jq '.processes | length' $W/none.json)" = 0 ] || echo "(rdma_rxe not loaded: refused, as documented)"
+
+# The exited process's mm: learned at its first event (a driver read side on one of its
+# intervals), then audited with the rest while churn runs.
+start_top trace --json --raw-pointers --summary-json $W/summary.json --audit-every 1s
+id=$(jq -r --argjson c "$CHILD" 'select(.tgid == $c) | .id' $W/truth.jsonl | head -1)
+[ -n "$id" ] || fail "no interval of the exited child in the truth"
+nfctl read "$id" || fail "read on the exited child's interval"
+sleep 1
+nfctl scenario churn 100000 > $W/churn.json || fail "churn"
+sleep 2.5
+stop_top > $W/trace.jsonl
+truth_of $CHILD > $W/truth-child.txt
+intervals_of $W/summary.json $CHILD > $W/mirror-child.txt
+# The walk attributes an mm without tasks to no tgid: match the child's mm by pointer.
+mm=$(jq -r --argjson c "$CHILD" 'select(.tgid == $c) | .mm' $W/truth.jsonl | head -1)
+jq -r --arg mm "$mm" '.processes[] | select(.mm == $mm) | .intervals[] | "\(.notifier) \(.start) \(.last)"' $W/summary.json | sort > $W/mirror-child.txt
+diff $W/truth-child.txt $W/mirror-child.txt || fail "the exited child's intervals were not learned"
+exited=$(jq --arg mm "$mm" '[.processes[] | select(.mm == $mm) | .exited] | first' $W/summary.json)
+[ "$exited" = true ] || fail "the exited child's mm is not marked exited ($exited)"
+intervals_of $W/summary.json $HOLD | diff $W/truth-hold.txt - || fail "held intervals differ after churn"
+pairs=$(jq .pairs_per_sec $W/churn.json)
+jq -c '{audit: .audit | {mms_checked, intervals_checked, partial, missing, extra}, lost: .counters.lost, events: .counters.events}' $W/summary.json | tee $W/audit.json
+checked=$(jq .audit.mms_checked $W/summary.json)
+drift=$(jq '.audit.missing + .audit.extra' $W/summary.json)
+lost=$(jq .counters.lost $W/summary.json)
+echo "churn: $pairs pairs/s under notifier-top; audits checked $checked mms; drift $drift; lost $lost"
+[ "$checked" -ge 2 ] || fail "the periodic audit did not run"
+if [ "$lost" = 0 ]; then
+    [ "$drift" = 0 ] || fail "the audit found drift without lost events: $(jq -c .audit.drift $W/summary.json)"
+fi
+
+# rxe ODP (7.x): a server registers its ODP MR and waits for a client.
+case "$NT_RELEASE" in 7.*) ;; *) echo "rxe ODP part skipped: needs 7.x"; exit 0 ;; esac
+gid=$(nt-rxe-setup) || fail "nt-rxe-setup"
+timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 5 > $W/server.out 2>&1 &
+SRV=$!
+sleep 3
+$NT_TOP snapshot --raw-pointers --owner rdma_rxe -o $W/rxe.json 2> $W/rxe.err || fail "rxe snapshot: $(cat $W/rxe.err)"
+n=$(jq --argjson p $SRV '[.processes[] | select(.tgids | index($p)) | .intervals[] | select(.driver == "rdma_rxe (RDMA ODP)")] | length' $W/rxe.json)
+# The interval lies inside a mapping of the server, and covers at least the 4 KiB buffer.
+jq -r --argjson p $SRV '.processes[] | select(.tgids | index($p)) | .intervals[] | "\(.start) \(.size)"' $W/rxe.json > $W/rxe-iv.txt
+inside=0
+while read -r start size; do
+    s=$((start))
+    while IFS=' -' read -r lo hi _; do
+        [ $s -ge $((0x$lo)) ] && [ $s -lt $((0x$hi)) ] && [ "$size" -ge 4096 ] && inside=$((inside + 1))
+    done < /proc/$SRV/maps
+done < $W/rxe-iv.txt
+timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 5 10.77.0.1 > $W/client.out 2>&1 || fail "pingpong client: $(cat $W/client.out)"
+wait $SRV || fail "pingpong server: $(cat $W/server.out)"
+echo "rxe: the waiting server has $n ODP intervals in the snapshot, $inside inside its mappings"
+[ "$n" -ge 1 ] && [ "$inside" = "$n" ] || fail "the server's ODP MR is not in the snapshot"
