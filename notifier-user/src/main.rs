@@ -68,7 +68,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Record(args) => rt.block_on(record(args)),
         Command::Replay(args) => rt.block_on(replay(args, interactive)),
         Command::Check(args) => rt.block_on(check(args)),
-        Command::Snapshot(args) => snapshot(args),
+        // The ring-buffer reader registers with the runtime even when only drained once.
+        Command::Snapshot(args) => rt.block_on(async { snapshot(args) }),
     }
 }
 

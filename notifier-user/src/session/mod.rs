@@ -221,7 +221,10 @@ impl LiveSession {
         duration: Option<Duration>,
         sink: &mut impl Sink,
     ) -> Result<SessionEnd> {
+        // Both streams live across the loop: a signal arriving while no listener exists (a
+        // fresh `ctrl_c()` per iteration) would be lost under a steady stream of events.
         let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
         tokio::pin!(sleep);
@@ -232,7 +235,7 @@ impl LiveSession {
                 r = self.next(sink) => { r?; }
                 _ = upkeep.tick() => self.maintain()?,
                 _ = &mut sleep, if deadline.is_some() => break,
-                _ = tokio::signal::ctrl_c() => break,
+                _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
             }
         }
