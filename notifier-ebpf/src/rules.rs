@@ -280,3 +280,17 @@ pub fn rule_exit_mmap_kprobe(ctx: ProbeContext) -> u32 {
     on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0));
     0
 }
+
+/// `mmput` inside a callback tears the mm down whenever it drops the last reference (the
+/// amdkfd deadlock), so the call itself is the finding, last reference or not.
+#[fentry(function = "mmput")]
+pub fn rule_mmput(ctx: FEntryContext) -> u32 {
+    on_teardown(&ctx, ctx.arg(0));
+    0
+}
+
+#[kprobe]
+pub fn rule_mmput_kprobe(ctx: ProbeContext) -> u32 {
+    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0));
+    0
+}

@@ -225,9 +225,15 @@ pub const RULE_FAMILIES: &[Family] = &[
     },
     Family {
         name: "rule_teardown",
-        purpose: "exit_mmap inside a callback",
-        fentry: &[at("rule_exit_mmap", FEntry, "exit_mmap")],
-        kprobe: &[at("rule_exit_mmap_kprobe", KProbe, "exit_mmap")],
+        purpose: "mmput / exit_mmap inside a callback",
+        fentry: &[
+            at("rule_exit_mmap", FEntry, "exit_mmap"),
+            at("rule_mmput", FEntry, "mmput"),
+        ],
+        kprobe: &[
+            at("rule_exit_mmap_kprobe", KProbe, "exit_mmap"),
+            at("rule_mmput_kprobe", KProbe, "mmput"),
+        ],
     },
 ];
 

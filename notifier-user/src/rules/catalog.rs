@@ -122,7 +122,9 @@ pub const RULES: &[RuleInfo] = &[
         needs: &["callback", "rule_teardown"],
         explain: "Dropping the last mm reference (mmput) inside an invalidate callback runs \
             exit_mmap, which invalidates and takes locks the callback's caller already holds: \
-            amdkfd deadlocked this way. Fix: use mmput_async() or defer the put to a worker.",
+            amdkfd deadlocked this way. Any mmput there is reported: whether it is the last \
+            reference depends on a race with the process exiting. Fix: use mmput_async() or \
+            defer the put to a worker.",
     },
     RuleInfo {
         id: RuleId::SlowCallback,

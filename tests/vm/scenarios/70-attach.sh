@@ -66,6 +66,7 @@ fi
 # highest rate the guest sustains.
 N=100000
 rate() { nfctl scenario churn $N > $W/churn-$1.json || fail "churn"; jq .pairs_per_sec $W/churn-$1.json; }
+untraced=$(rate untraced)
 start_top record -o $W/churn.ntrec --raw-pointers --summary-json $W/summary.json --audit-every 1s
 id=$(jq -r --argjson c "$CHILD" 'select(.tgid == $c) | .id' $W/truth.jsonl | head -1)
 [ -n "$id" ] || fail "no interval of the exited child in the truth"
@@ -97,7 +98,6 @@ jq -e '[.audit.drift[] | select(.cause | test("lost") | not)] | length == 0' $W/
 start_top record -o $W/filtered.ntrec --pid $HOLD --summary-json $W/filtered-summary.json --audit-every 0
 filtered=$(rate filtered)
 stop_top > /dev/null
-untraced=$(rate untraced)
 fevents=$(jq .counters.events $W/filtered-summary.json)
 echo "churn pairs/s: untraced $untraced, filtered (--pid of another process) $filtered, unfiltered $traced; unfiltered session: $checked mm audits, drift $drift, lost $lost; filtered session saw $fevents events"
 [ "$fevents" -lt 100 ] || fail "the filtered session received $fevents events of unrelated processes"
