@@ -45,7 +45,17 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout $R/run/vm-out \
     || echo "nt-vm: no output share"
 hostname nt-vm
 echo "nt-vm: kernel $REL ready"
-chroot $R /bin/sh "$(arg ntcmd)" </dev/null
-echo "NT-VM-EXIT $?"
+if [ -n "$(arg ntterm)" ]; then
+    # Attached to the host's terminal (xtask vm with a terminal): the console becomes the
+    # command's controlling tty, sized like the host's.
+    stty -F /dev/ttyS0 rows "$(arg ntrows)" cols "$(arg ntcols)" sane
+    TERM=$(arg ntterm) setsid -c chroot $R /bin/sh "$(arg ntcmd)" <>/dev/ttyS0 >&0 2>&1
+    rc=$?
+    echo $rc > $R/run/vm-out/.nt-vm-exit
+else
+    chroot $R /bin/sh "$(arg ntcmd)" </dev/null
+    rc=$?
+fi
+echo "NT-VM-EXIT $rc"
 sync
 poweroff -f

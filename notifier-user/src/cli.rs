@@ -195,4 +195,10 @@ pub struct CheckArgs {
     /// Rules to leave out (repeatable).
     #[arg(long, value_enum, value_name = "RULE")]
     pub disable: Vec<RuleId>,
+    /// NT008: report callbacks slower than this (default 5ms).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub slow_callback: Option<Duration>,
+    /// NT009: report read_begin calls blocked longer than this (default 10ms).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub read_begin_wait: Option<Duration>,
 }

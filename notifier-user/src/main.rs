@@ -275,8 +275,18 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
         .map(|r| r.id)
         .filter(|id| !args.disable.contains(id))
         .collect();
+    let defaults = Thresholds::default();
+    let thresholds = Thresholds {
+        slow_callback_ns: args
+            .slow_callback
+            .map_or(defaults.slow_callback_ns, |d| d.as_nanos() as u64),
+        read_begin_wait_ns: args
+            .read_begin_wait
+            .map_or(defaults.read_begin_wait_ns, |d| d.as_nanos() as u64),
+        ..defaults
+    };
     let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
-    p.rules = Some(Engine::new(Some(&enabled), Thresholds::default()));
+    p.rules = Some(Engine::new(Some(&enabled), thresholds));
     let mut session = LiveSession::start(&args.capture.config(true))?;
     report_unavailable_rules(session.hook_status(), &enabled);
     announce(&session);

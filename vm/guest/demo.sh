@@ -1,12 +1,45 @@
 #!/bin/sh
-# The README's main-job command runs this in the VM: notifier-top tracing a real workload —
-# soft-RoCE On-Demand Paging (7.x) and the fixture driver — then the final mirror.
+# The README's main-job command runs this in the VM: notifier-top on a real workload —
+# soft-RoCE On-Demand Paging (7.x) and the fixture driver. `demo.sh tui` (a terminal):
+# the interactive view while the workload runs in a loop, until the user quits.
+# `demo.sh headless`: a trace, then the final mirror, on stdout.
 set -u
 T=$NT_TARGET
-echo "== notifier-top $(uname -r): tracing rxe ODP and the notifier_fixture driver"
+MODE=${1:-headless}
 gid=""
 case "$(uname -r)" in 7.*) gid=$(nt-rxe-setup) || gid="" ;; esac
 insmod "$T/fixtures/$(uname -r)/notifier_fixture.ko" 2>/dev/null
+
+if [ "$MODE" = tui ]; then
+    # The workload, over and over: ODP memory registrations and pingpong traffic, the
+    # fixture's inserts/removes, deferred operations, munmap holes and stack-notifier churn.
+    (
+        while [ ! -e /tmp/demo.stop ]; do
+            if [ -n "$gid" ]; then
+                odp_workload rxe0 4 > /dev/null 2>&1
+                timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 200 > /dev/null 2>&1 &
+                sleep 2
+                timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 200 10.77.0.1 > /dev/null 2>&1
+                wait
+            fi
+            for s in basic deferred read-side exit-with-intervals "churn 20000"; do
+                [ -e /tmp/demo.stop ] && break
+                nfctl scenario $s > /dev/null 2>&1
+                sleep 1
+            done
+            nfctl purge
+        done
+    ) &
+    LOOP=$!
+    "$T/release/notifier-top" top
+    rc=$?
+    touch /tmp/demo.stop
+    wait $LOOP
+    nfctl purge
+    exit $rc
+fi
+
+echo "== notifier-top $(uname -r): tracing rxe ODP and the notifier_fixture driver"
 # The full trace goes to a file: the serial console carries ~10 KB/s, and a fork's
 # copy-on-write protection alone produces thousands of range events.
 "$T/release/notifier-top" trace --summary-json "$VM_OUT/demo-summary.json" >"$VM_OUT/demo-trace.txt" 2>"$VM_OUT/demo.err" &

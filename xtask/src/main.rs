@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 mod apt;
@@ -48,14 +48,24 @@ enum Task {
         /// Host folder the guest sees as $VM_OUT.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Give the command this terminal (for interactive programs such as the TUI);
+        /// the console is then not logged.
+        #[arg(long)]
+        tty: bool,
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
     /// The main job, on any Linux machine with QEMU: notifier-top tracing a real workload
     /// (rxe ODP, the fixture driver) on a real Debian kernel in the VM.
+    ///
+    /// On a terminal it opens the interactive view on the live workload (q quits);
+    /// otherwise, or with --headless, it prints the trace and the final mirror.
     Demo {
         #[arg(long, default_value = "7.3")]
         kernel: String,
+        /// The scriptable variant: trace and final mirror on stdout, no TUI.
+        #[arg(long)]
+        headless: bool,
     },
     /// Unit tests, then the VM suites on every kernel of the matrix.
     Test {
@@ -111,13 +121,23 @@ fn run(task: Task) -> Result<ExitCode> {
             kernel,
             timeout,
             out,
+            tty,
             command,
         } => {
+            let terminal = if tty {
+                Some(
+                    vm::Terminal::of_stdio()
+                        .context("--tty needs a terminal on stdin and stdout")?,
+                )
+            } else {
+                None
+            };
             let opts = vm::Options {
                 kernel,
                 timeout: Duration::from_secs(timeout),
                 out,
                 echo: true,
+                terminal,
             };
             let outcome = vm::run(&opts, &command)?;
             eprintln!(
@@ -128,19 +148,38 @@ fn run(task: Task) -> Result<ExitCode> {
             );
             return Ok(ExitCode::from(outcome.status.clamp(0, 255) as u8));
         }
-        Task::Demo { kernel } => {
+        Task::Demo { kernel, headless } => {
             setup::run()?;
             test::build_release()?;
             fixtures::tools()?;
             fixtures::module(&kernels::prepare(&kernel)?)?;
+            let terminal = if headless {
+                None
+            } else {
+                vm::Terminal::of_stdio()
+            };
+            let mode = if terminal.is_some() {
+                "tui"
+            } else {
+                "headless"
+            };
+            if terminal.is_some() {
+                eprintln!(
+                    "xtask demo: booting Debian's {kernel} kernel under QEMU (about a minute), then \
+                     notifier-top's interactive view on a live workload: ? lists the keys, q quits"
+                );
+            }
             let opts = vm::Options {
                 kernel,
-                timeout: Duration::from_secs(600),
+                // Interactive: as long as the user watches.
+                timeout: Duration::from_secs(if terminal.is_some() { 86_400 } else { 600 }),
                 out: None,
                 echo: true,
+                terminal,
             };
             let demo = paths::project_root().join("vm/guest/demo.sh");
-            let outcome = vm::run(&opts, &["sh".to_owned(), demo.display().to_string()])?;
+            let argv = ["sh".to_owned(), demo.display().to_string(), mode.to_owned()];
+            let outcome = vm::run(&opts, &argv)?;
             return Ok(ExitCode::from(outcome.status.clamp(0, 255) as u8));
         }
         Task::Test {

@@ -75,6 +75,7 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
             timeout: SUITE_TIMEOUT,
             out: None,
             echo: true,
+            terminal: None,
         };
         cmd::step(&format!("VM suite on kernel {id} ({})", k.release));
         match vm::run(&opts, &argv) {

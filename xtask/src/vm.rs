@@ -25,6 +25,41 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Echo the guest command's output to stdout as it comes.
     pub echo: bool,
+    /// Give the guest command this terminal: the serial console becomes its controlling
+    /// tty, wired to ours (raw), so interactive programs (the TUI) work.
+    pub terminal: Option<Terminal>,
+}
+
+/// The host terminal the guest's console stands in for. A serial line carries no size, so
+/// the guest is told it once; resizes do not follow.
+pub struct Terminal {
+    pub rows: u16,
+    pub cols: u16,
+    pub term: String,
+}
+
+impl Terminal {
+    /// The terminal on stdin/stdout, if both are one.
+    pub fn of_stdio() -> Option<Terminal> {
+        use std::io::IsTerminal as _;
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            return None;
+        }
+        // SAFETY: TIOCGWINSZ fills a winsize we own.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } != 0
+            || ws.ws_row == 0
+        {
+            return None;
+        }
+        let term = env::var("TERM").unwrap_or_else(|_| "xterm".into());
+        // The kernel command line cannot carry spaces; a TERM never has any.
+        (!term.contains(char::is_whitespace)).then_some(Terminal {
+            rows: ws.ws_row,
+            cols: ws.ws_col,
+            term,
+        })
+    }
 }
 
 pub struct Outcome {
@@ -79,23 +114,32 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
     let mut log = fs::File::create(&console_log)
         .with_context(|| format!("creating {}", console_log.display()))?;
 
+    let mut append = format!(
+        "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={} ntkeep={}",
+        k.modules_dir().display(),
+        script.display(),
+        keep_visible()?
+    );
+    if let Some(t) = &opts.terminal {
+        append.push_str(&format!(
+            " quiet ntterm={} ntrows={} ntcols={}",
+            t.term, t.rows, t.cols
+        ));
+    }
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(accel())
         .args([
             "-cpu", "max", "-smp", "2", "-m", "2G", "-nic", "none", "-display", "none",
         ])
-        .args(["-no-reboot", "-serial", "stdio", "-monitor", "none"])
+        // signal=off: Ctrl-C goes to the guest program, not to QEMU.
+        .args(["-no-reboot", "-chardev", "stdio,id=con,signal=off"])
+        .args(["-serial", "chardev:con", "-monitor", "none"])
         .arg("-kernel")
         .arg(k.vmlinuz())
         .arg("-initrd")
         .arg(&initrd)
         .arg("-append")
-        .arg(format!(
-            "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={} ntkeep={}",
-            k.modules_dir().display(),
-            script.display(),
-            keep_visible()?
-        ))
+        .arg(append)
         .arg("-fsdev")
         .arg("local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap")
         .args(["-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot"])
@@ -104,8 +148,11 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
             "local,id=vmout,path={},security_model=none,multidevs=remap",
             out.display()
         ))
-        .args(["-device", "virtio-9p-pci,fsdev=vmout,mount_tag=vmout"])
-        .stdin(Stdio::null())
+        .args(["-device", "virtio-9p-pci,fsdev=vmout,mount_tag=vmout"]);
+    if opts.terminal.is_some() {
+        return run_attached(qemu, &out, k.id);
+    }
+    qemu.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();
@@ -199,6 +246,33 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
     })
 }
 
+/// The guest on our terminal: QEMU's console is the terminal itself (QEMU puts it in raw
+/// mode and restores it), so nothing can be read from it; the guest's init leaves the
+/// command's status in $VM_OUT instead.
+fn run_attached(mut qemu: Command, out: &Path, kernel: &str) -> Result<Outcome> {
+    let status_file = out.join(EXIT_FILE);
+    let _ = fs::remove_file(&status_file);
+    let start = Instant::now();
+    let qemu_status = qemu
+        .status()
+        .context("starting qemu-system-x86_64 (run `cargo xtask setup`)")?;
+    let status = fs::read_to_string(&status_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .with_context(|| {
+            format!("the guest (kernel {kernel}) stopped without reporting an exit status (qemu: {qemu_status})")
+        })?;
+    Ok(Outcome {
+        status,
+        output: String::new(),
+        elapsed: start.elapsed(),
+        console_log: PathBuf::from("(the terminal)"),
+    })
+}
+
+/// Where the guest's init writes the command's exit status in $VM_OUT (attached mode).
+const EXIT_FILE: &str = ".nt-vm-exit";
+
 /// The host paths the guest command needs (project root, target dir, cwd), for the guest's
 /// init to bind back from the host root when they lie under a guest tmpfs (/tmp, /run,
 /// /var/tmp): a clone in /tmp is common in CI. Colon-separated for the kernel command line,
@@ -276,7 +350,7 @@ fn command_script(argv: &[String], kernel: &str) -> Result<String> {
     .join(":");
     let args: Vec<String> = argv.iter().map(|a| quote(a)).collect();
     Ok(format!(
-        "export PATH={path}\nexport VM_OUT=/run/vm-out HOME=/root TERM=dumb LANG=C.UTF-8\n\
+        "export PATH={path}\nexport VM_OUT=/run/vm-out HOME=/root TERM=${{TERM:-dumb}} LANG=C.UTF-8\n\
          export NT_ROOT={root} NT_KERNEL={kernel} NT_TARGET={target}\ncd {cwd} || exit 126\n{}\n",
         args.join(" "),
         root = quote(&root.display().to_string()),

@@ -12,8 +12,10 @@ W=$VM_OUT/hazards
 mkdir -p $W
 case "$NT_RELEASE" in 7.*) RXE=1 ;; *) RXE= ;; esac
 
-# Clean traffic first: no findings, exit status 0.
-start_top check --json --raw-pointers
+# Clean traffic first: no findings, exit status 0. Software emulation stretches kernel code
+# 20-50x, so a clean callback can pass the 5 ms default of NT008: the latency thresholds are
+# raised for this run (the misbehaviours below use the defaults).
+start_top check --json --raw-pointers --slow-callback 15ms --read-begin-wait 50ms
 sleep 3 # an idle system
 nfctl scenario basic > /dev/null && nfctl scenario read-side > /dev/null && nfctl purge
 [ -n "$RXE" ] && { nt-rxe-pingpong -o -n 50 > $W/clean-rxe.out || fail "rxe pingpong"; }
@@ -37,8 +39,9 @@ cp "$NT_OUT" $W/findings.json; cp "$NT_ERR" $W/check.err
 grep "notifier-top check: NT.*unavailable" $W/check.err && fail "a rule was unavailable on this kernel"
 has() { jq -e --arg c "$1" '[.[] | select(.code == $c)] | length > 0' $W/findings.json > /dev/null; }
 frames() { jq -r --arg c "$1" '[.[] | select(.code == $c) | .stack_frames[][]] | join(" ")' $W/findings.json; }
-ALL='["NT001","NT002","NT003","NT004","NT005","NT006","NT007","NT008","NT009","NT010"]'
-for code in $(jq -r '.[]' <<< "$ALL"); do
+CODES="NT001 NT002 NT003 NT004 NT005 NT006 NT007 NT008 NT009 NT010"
+ALL=$(echo $CODES | jq -R 'split(" ")')
+for code in $CODES; do
     has $code || fail "no $code finding; got $(jq -c '[.[].code] | unique' $W/findings.json)"
 done
 frames NT001 | grep -q nf_invalidate || fail "NT001 stack does not name nf_invalidate: $(frames NT001)"
@@ -57,7 +60,7 @@ nt-rxe-pingpong -o -n 2000 > $W/rxe-none.out || fail "rxe pingpong"
 start_top record -o $W/rxe.ntrec
 nt-rxe-pingpong -o -n 2000 > $W/rxe-record.out || fail "rxe pingpong under record"
 stop_top > /dev/null
-start_top check --json
+start_top check --json --slow-callback 15ms --read-begin-wait 50ms
 nt-rxe-pingpong -o -n 2000 > $W/rxe-check.out || fail "rxe pingpong under check"
 stop_top > $W/rxe-check.json
 [ "$(jq length $W/rxe-check.json)" = 0 ] || fail "findings on rxe pingpong: $(cat $W/rxe-check.json)"
