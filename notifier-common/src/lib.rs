@@ -80,8 +80,10 @@ pub mod hazard {
     pub const CALLBACK_LOCK: u8 = 3;
     /// A voluntary sleep inside a callback of a non-blockable invalidation.
     pub const SLEEP_NONBLOCKABLE: u8 = 4;
-    /// mm teardown (exit_mmap) inside a callback.
+    /// mm teardown (mmput, exit_mmap) inside a callback; `aux` says which.
     pub const TEARDOWN_IN_CALLBACK: u8 = 5;
+    pub const TEARDOWN_MMPUT: u64 = 1;
+    pub const TEARDOWN_EXIT_MMAP: u64 = 2;
 }
 
 impl EventKind {

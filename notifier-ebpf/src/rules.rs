@@ -263,21 +263,25 @@ pub fn rule_sched_switch(ctx: BtfTracePointContext) -> u32 {
 
 // ---- mm teardown inside a callback -------------------------------------------------------
 
-fn on_teardown<C: StackIdContext + EbpfContext>(ctx: &C, mm: u64) {
+fn on_teardown<C: StackIdContext + EbpfContext>(ctx: &C, mm: u64, what: u64) {
     if let Some(cb) = current_callback() {
-        report(ctx, hazard::TEARDOWN_IN_CALLBACK, Some(&cb), 0, mm);
+        report(ctx, hazard::TEARDOWN_IN_CALLBACK, Some(&cb), what, mm);
     }
 }
 
 #[fentry(function = "exit_mmap")]
 pub fn rule_exit_mmap(ctx: FEntryContext) -> u32 {
-    on_teardown(&ctx, ctx.arg(0));
+    on_teardown(&ctx, ctx.arg(0), hazard::TEARDOWN_EXIT_MMAP);
     0
 }
 
 #[kprobe]
 pub fn rule_exit_mmap_kprobe(ctx: ProbeContext) -> u32 {
-    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0));
+    on_teardown(
+        &ctx,
+        ctx.arg::<u64>(0).unwrap_or(0),
+        hazard::TEARDOWN_EXIT_MMAP,
+    );
     0
 }
 
@@ -285,12 +289,12 @@ pub fn rule_exit_mmap_kprobe(ctx: ProbeContext) -> u32 {
 /// amdkfd deadlock), so the call itself is the finding, last reference or not.
 #[fentry(function = "mmput")]
 pub fn rule_mmput(ctx: FEntryContext) -> u32 {
-    on_teardown(&ctx, ctx.arg(0));
+    on_teardown(&ctx, ctx.arg(0), hazard::TEARDOWN_MMPUT);
     0
 }
 
 #[kprobe]
 pub fn rule_mmput_kprobe(ctx: ProbeContext) -> u32 {
-    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0));
+    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0), hazard::TEARDOWN_MMPUT);
     0
 }

@@ -96,18 +96,19 @@ impl Rule for KernelHazard {
         if ev.kind() != Some(EventKind::Hazard) || ev.event != self.code {
             return;
         }
+        // No kernel addresses in the text (they defeat KASLR): the stack names the places.
         let detail = match ev.event {
-            hazard::ALLOC_IN_CALLBACK => {
-                format!("gfp 0x{:x} allocation from 0x{:x}", ev.aux, ev.func)
-            }
-            hazard::ALLOC_UNDER_CALLBACK_LOCK => {
-                format!(
-                    "gfp 0x{:x} allocation while holding callback lock 0x{:x}",
-                    ev.aux, ev.func
-                )
-            }
+            hazard::ALLOC_IN_CALLBACK => format!("gfp 0x{:x} allocation", ev.aux),
+            hazard::ALLOC_UNDER_CALLBACK_LOCK => format!(
+                "gfp 0x{:x} allocation while holding a lock its callbacks take",
+                ev.aux
+            ),
             hazard::SLEEP_NONBLOCKABLE => format!("switched out in state 0x{:x}", ev.aux),
-            _ => format!("exit_mmap of mm 0x{:x}", ev.func),
+            _ if ev.aux == hazard::TEARDOWN_MMPUT => {
+                "mmput inside the callback (tears the mm down when it drops the last reference)"
+                    .to_owned()
+            }
+            _ => "exit_mmap inside the callback".to_owned(),
         };
         out.push(hit(self.id, ev.sub, ev.seq, detail));
     }
@@ -162,7 +163,7 @@ impl Rule for SelfDeadlock {
         } else if ev.flags & flags::IN_RANGE != 0 {
             "while the same task has an invalidation of this mm open".to_owned()
         } else if ev.aux != 0 {
-            format!("while holding callback lock 0x{:x}", ev.aux)
+            "while holding a lock its callbacks take".to_owned()
         } else {
             return;
         };

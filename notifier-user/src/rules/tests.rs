@@ -190,3 +190,39 @@ fn disabled_rules_stay_silent() {
     engine.finish();
     assert!(engine.is_empty());
 }
+
+#[test]
+fn findings_name_the_teardown_and_leak_no_kernel_address() {
+    let hazard_ev = |ts, code, aux, func| {
+        ev(EventKind::Hazard, ts, |e| {
+            e.event = code;
+            e.sub = 0x10;
+            e.aux = aux;
+            e.func = func;
+        })
+    };
+    let events = [
+        insert(1, 0x10),
+        hazard_ev(
+            2,
+            hazard::TEARDOWN_IN_CALLBACK,
+            hazard::TEARDOWN_MMPUT,
+            0xffff_8880_0000_1000,
+        ),
+        hazard_ev(3, hazard::ALLOC_IN_CALLBACK, 0xcc0, 0xffff_ffff_c026_2242),
+        hazard_ev(
+            4,
+            hazard::ALLOC_UNDER_CALLBACK_LOCK,
+            0xcc0,
+            0xffff_ffff_c026_5060,
+        ),
+    ];
+    let f = run(&events);
+    assert!(
+        f.iter()
+            .any(|f| f.detail.starts_with("mmput inside the callback"))
+    );
+    for finding in &f {
+        assert!(!finding.detail.contains("0xffff"), "{}", finding.detail);
+    }
+}
