@@ -39,22 +39,36 @@ impl LiveSource {
         })
     }
 
-    /// Waits until the ring buffer has data, then hands every queued event to `sink`.
+    /// Waits until the ring buffer has data, then hands up to [`BATCH_MAX`] queued events
+    /// to `sink`.
     pub async fn next_batch(&mut self, mut sink: impl FnMut(&Event)) -> Result<usize> {
         let mut guard = self
             .ring
             .readable_mut()
             .await
             .context("polling the ring buffer")?;
-        let n = drain(guard.get_inner_mut(), &mut self.malformed, &mut sink);
-        guard.clear_ready();
+        let n = drain(
+            guard.get_inner_mut(),
+            &mut self.malformed,
+            &mut sink,
+            BATCH_MAX,
+        );
+        // Still ready when the batch was cut short: the rest comes with the next call.
+        if n < BATCH_MAX {
+            guard.clear_ready();
+        }
         Ok(n)
     }
 
     /// Hands every event queued right now to `sink` without waiting (used at shutdown so
     /// nothing already captured is lost).
     pub fn drain_now(&mut self, mut sink: impl FnMut(&Event)) -> usize {
-        drain(self.ring.get_mut(), &mut self.malformed, &mut sink)
+        drain(
+            self.ring.get_mut(),
+            &mut self.malformed,
+            &mut sink,
+            usize::MAX,
+        )
     }
 
     /// Total events the kernel dropped because the ring buffer was full.
@@ -64,9 +78,21 @@ impl LiveSource {
     }
 }
 
-fn drain(ring: &mut RingBuf<MapData>, malformed: &mut u64, sink: &mut impl FnMut(&Event)) -> usize {
+/// Events handed over per wake-up at most: a full ring (~87k events) drained in one go
+/// would keep a caller's select loop (keys, frames, signals) waiting for a second under
+/// emulation.
+pub const BATCH_MAX: usize = 4096;
+
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    malformed: &mut u64,
+    sink: &mut impl FnMut(&Event),
+    limit: usize,
+) -> usize {
     let mut n = 0;
-    while let Some(item) = ring.next() {
+    while n < limit
+        && let Some(item) = ring.next()
+    {
         match (item.len() == EVENT_SIZE)
             .then(|| Event::from_bytes(&item))
             .flatten()

@@ -12,7 +12,7 @@ use notifier_common::{Event, EventKind};
 use crate::{
     export::{
         snapshot::{self, Meta},
-        summary, trace, write_atomically,
+        summary, write_atomically,
     },
     pipeline::Pipeline,
     probe::HookStatus,
@@ -80,7 +80,9 @@ pub struct App {
     pub detail_mm: Option<u64>,
     pub paused: bool,
     pub help: bool,
-    pub feed: VecDeque<String>,
+    /// The latest events, formatted only when drawn: formatting every event would cost
+    /// more than the rest of ingest.
+    pub feed: VecDeque<Event>,
     pub kernel: String,
     pub attach: Vec<HookStatus>,
     pub source_label: String,
@@ -198,9 +200,7 @@ impl Sink for App {
             if self.feed.len() == FEED_LINES {
                 self.feed.pop_front();
             }
-            let owner = self.pipeline.owners.get(&ev.func);
-            self.feed
-                .push_back(trace::human(ev, self.pipeline.mirror.first_ns, owner));
+            self.feed.push_back(*ev);
         }
     }
 
