@@ -22,7 +22,8 @@ if [ "$MODE" = tui ]; then
                 timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 200 10.77.0.1 > /dev/null 2>&1
                 wait
             fi
-            for s in basic deferred read-side exit-with-intervals "churn 20000"; do
+            # Churn paced at 5k pairs/s: an unpaced burst outruns the view under emulation.
+            for s in basic deferred read-side exit-with-intervals "churn-rate 5000 3"; do
                 [ -e /tmp/demo.stop ] && break
                 nfctl scenario $s > /dev/null 2>&1
                 sleep 1
@@ -33,6 +34,7 @@ if [ "$MODE" = tui ]; then
     LOOP=$!
     "$T/release/notifier-top" top
     rc=$?
+    echo "demo: stopping the workload (a few seconds), then the VM powers off"
     touch /tmp/demo.stop
     wait $LOOP
     nfctl purge
