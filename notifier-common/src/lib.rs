@@ -298,7 +298,7 @@ pub struct KernelLayout {
     pub range_event: FieldOffset,
     /// Bootstrap walk: `task_struct.mm`, `.tgid`, `.comm`; `mm_struct.notifier_subscriptions`
     /// (MISSING without CONFIG_MMU_NOTIFIER); `struct mmu_notifier_subscriptions`:
-    /// `has_itree`, `invalidate_seq`, `active_invalidate_ranges`, `itree.rb_leftmost`,
+    /// `invalidate_seq`, `active_invalidate_ranges`, `itree.rb_leftmost`,
     /// `deferred_list`; `mmu_interval_notifier.deferred_item`; `rb_node.rb_right/rb_left`.
     pub task_mm: FieldOffset,
     pub task_tgid: FieldOffset,
@@ -306,7 +306,6 @@ pub struct KernelLayout {
     pub mm_subs: FieldOffset,
     /// `mm_struct.mm_users`: 0 once every process using the mm has exited.
     pub mm_users: FieldOffset,
-    pub subs_has_itree: FieldOffset,
     pub subs_seq: FieldOffset,
     pub subs_active: FieldOffset,
     pub subs_leftmost: FieldOffset,
@@ -349,7 +348,6 @@ impl KernelLayout {
         task_comm: MISSING,
         mm_subs: MISSING,
         mm_users: MISSING,
-        subs_has_itree: MISSING,
         subs_seq: MISSING,
         subs_active: MISSING,
         subs_leftmost: MISSING,

@@ -131,9 +131,8 @@ fn walk_mm(mm: u64, tgid: u32, comm: [u8; 16], filtered: bool) {
     if subs == 0 || subs == LIST_POISON1 {
         return; // never registered, or being destroyed
     }
-    if read::<u8>(subs, off!(subs_has_itree)).unwrap_or(0) == 0 {
-        return;
-    }
+    // Without `has_itree` the tree is empty but initialised: the walk reports an mm with
+    // no intervals, which still tells userspace it knows the whole mm.
     let leftmost = read(subs, off!(subs_leftmost)).unwrap_or(0);
     let mut w = Walk {
         mm,

@@ -62,7 +62,6 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
         task_comm: task.member(btf, "comm")?,
         mm_subs: mm.optional(btf, "notifier_subscriptions")?,
         mm_users: mm.optional(btf, "mm_users")?,
-        subs_has_itree: walk.has_itree,
         subs_seq: walk.seq,
         subs_active: walk.active,
         subs_leftmost: walk.leftmost,
@@ -113,7 +112,6 @@ pub fn walk_unavailable(l: &KernelLayout) -> Option<&'static str> {
 /// it on the kernels checked (6.12, 6.18, 7.3), but a kernel without it only loses the
 /// start-up walk, not live capture.
 struct Walk {
-    has_itree: FieldOffset,
     seq: FieldOffset,
     active: FieldOffset,
     leftmost: FieldOffset,
@@ -123,7 +121,6 @@ struct Walk {
 impl Walk {
     fn resolve(btf: &Btf) -> Result<Walk> {
         let missing = Walk {
-            has_itree: MISSING,
             seq: MISSING,
             active: MISSING,
             leftmost: MISSING,
@@ -138,7 +135,6 @@ impl Walk {
             return Ok(missing);
         }
         Ok(Walk {
-            has_itree: subs.member(btf, "has_itree")?,
             seq: subs.member(btf, "invalidate_seq")?,
             active: subs.member(btf, "active_invalidate_ranges")?,
             leftmost: itree + cached.member(btf, "rb_leftmost")?,

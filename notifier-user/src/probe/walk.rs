@@ -54,12 +54,23 @@ impl Probes {
     }
 
     /// Runs the walker: every task's mm when `all_tasks`, then each of `listed` (mms no
-    /// task uses any more). Returns false when the walker is unavailable on this kernel.
+    /// task uses any more), [`MAX_LISTED`] per iterator run. Returns false when the walker
+    /// is unavailable on this kernel.
     pub fn walk(&mut self, all_tasks: bool, listed: &[u64]) -> Result<bool> {
         if !self.walk_ready {
             return Ok(false);
         }
-        let listed = &listed[..listed.len().min(MAX_LISTED as usize)];
+        let mut chunks: Vec<&[u64]> = listed.chunks(MAX_LISTED as usize).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            self.walk_once(all_tasks && i == 0, chunk)?;
+        }
+        Ok(true)
+    }
+
+    fn walk_once(&mut self, all_tasks: bool, listed: &[u64]) -> Result<()> {
         let mut mms: Array<&mut MapData, u64> = Array::try_from(
             self.ebpf
                 .map_mut(names::WALK_MMS)
@@ -89,6 +100,6 @@ impl Probes {
         let mut sink = Vec::new();
         file.read_to_end(&mut sink)
             .context("running the task iterator")?;
-        Ok(true)
+        Ok(())
     }
 }
