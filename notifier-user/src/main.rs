@@ -341,6 +341,17 @@ fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
         ..Config::default()
     };
     let mut session = LiveSession::start(&config)?;
+    // Without the walk a snapshot would be empty, not a snapshot.
+    if let Some(walk) = session
+        .hook_status()
+        .iter()
+        .find(|s| s.hook == "bootstrap" && s.mode == "missing")
+    {
+        bail!(
+            "snapshots need the start-up walk, which this kernel cannot run: {}",
+            walk.detail
+        );
+    }
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
     for sym in session.known_owners() {
         p.owner(&sym);
