@@ -4,7 +4,6 @@ use std::{
     io::{IsTerminal as _, Write as _},
     path::Path,
     process::ExitCode,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context as _, Result, bail};
@@ -14,11 +13,11 @@ use notifier_user::{
     export::{
         pointers::Pointers,
         snapshot::{self, Meta},
-        summary, write_atomically,
+        unix_now, write_atomically,
     },
     pipeline::{Pipeline, TraceFormat},
     probe::{HookStatus, Probes, filter::Selection, layout, preflight},
-    record::{Header, Record, RecordingReader, RecordingWriter},
+    record::{self, Header, RecordingReader, RecordingWriter},
     rules::{Engine, RULES, RuleId, Thresholds, info},
     session::{Config, LiveSession, Sink as _},
     symbols::KernelSymbols,
@@ -223,16 +222,8 @@ async fn replay(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
             TraceFormat::Human
         });
     }
-    let mut complete = false;
-    for record in reader {
-        match record.with_context(|| format!("replaying {}", args.file.display()))? {
-            Record::Events(evs) => evs.iter().for_each(|e| p.event(e)),
-            Record::Symbol(s) => p.owner(&s),
-            Record::Stack(s) => p.stack(s.id, s.frames),
-            Record::Lost(n) => p.lost(n),
-            Record::End { .. } => complete = true,
-        }
-    }
+    let complete = record::replay(reader, &mut p)
+        .with_context(|| format!("replaying {}", args.file.display()))?;
     if !complete {
         bail!("{}: recording has no end record", args.file.display());
     }
@@ -359,20 +350,14 @@ fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
     // The start-up walk has put every existing interval in the ring buffer: drain it.
     let end = session.finish(&mut p)?;
     p.finish()?;
-    let meta = Meta {
-        kernel: session.kernel_release.clone(),
-        taken_unix: unix_now(),
-        filter: selection.describe(),
-        raw_pointers: args.raw_pointers,
-    };
-    let cx = summary::Context {
-        kernel: &meta.kernel.clone(),
-        attach: session.hook_status(),
-        owners: &p.owners,
-        stacks: &p.stacks,
-        pointers: &p.pointers,
-    };
-    let snap = snapshot::build(&p.mirror, &cx, meta, None);
+    let snap = p.snapshot(
+        Meta {
+            kernel: session.kernel_release.clone(),
+            taken_unix: unix_now(),
+            filter: selection.describe(),
+        },
+        None,
+    );
     let intervals: usize = snap.processes.iter().map(|p| p.intervals.len()).sum();
     match (&args.output, args.format) {
         (None, SnapshotFormat::Json) => {
@@ -397,13 +382,6 @@ fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Rules whose hooks did not attach are reported, not silently skipped.

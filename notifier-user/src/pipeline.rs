@@ -12,7 +12,7 @@ use log::warn;
 use notifier_common::Event;
 
 use crate::{
-    export::{pointers::Pointers, summary, trace},
+    export::{pointers::Pointers, snapshot, summary, trace},
     mirror::Mirror,
     probe::HookStatus,
     record::{RecordingWriter, StackRecord},
@@ -80,16 +80,25 @@ impl Pipeline {
         }
     }
 
-    pub fn summary(&self, kernel: &str, attach: &[HookStatus]) -> summary::Summary {
-        let cx = summary::Context {
+    fn context<'a>(&'a self, kernel: &'a str, attach: &'a [HookStatus]) -> summary::Context<'a> {
+        summary::Context {
             kernel,
             attach,
             owners: &self.owners,
             stacks: &self.stacks,
             pointers: &self.pointers,
-        };
+        }
+    }
+
+    pub fn summary(&self, kernel: &str, attach: &[HookStatus]) -> summary::Summary {
         let findings = self.rules.iter().flat_map(|r| r.findings());
-        summary::build(&self.mirror, findings, &cx)
+        summary::build(&self.mirror, findings, &self.context(kernel, attach))
+    }
+
+    /// Per-process interval snapshot of the mirror; `only`: one mm.
+    pub fn snapshot(&self, meta: snapshot::Meta, only: Option<u64>) -> snapshot::Snapshot {
+        let kernel = meta.kernel.clone();
+        snapshot::build(&self.mirror, &self.context(&kernel, &[]), meta, only)
     }
 }
 

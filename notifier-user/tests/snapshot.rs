@@ -8,11 +8,9 @@ use notifier_user::{
     export::{
         pointers::Pointers,
         snapshot::{self, Meta, Snapshot},
-        summary::Context,
     },
     pipeline::Pipeline,
-    record::{Record, RecordingReader},
-    session::Sink as _,
+    record::{self, RecordingReader},
     tui::app::App,
 };
 use serde_json::Value;
@@ -24,33 +22,20 @@ fn pipeline(raw: bool) -> (Pipeline, String) {
     let reader = RecordingReader::open(Path::new(RECORDING)).unwrap();
     let kernel = reader.header().kernel.clone();
     let mut p = Pipeline::new(Pointers::new(raw));
-    for r in reader {
-        match r.unwrap() {
-            Record::Events(evs) => evs.iter().for_each(|e| p.event(e)),
-            Record::Symbol(s) => p.owner(&s),
-            Record::Stack(s) => p.stack(s.id, s.frames),
-            Record::Lost(n) => p.lost(n),
-            Record::End { .. } => {}
-        }
-    }
+    assert!(
+        record::replay(reader, &mut p).unwrap(),
+        "a complete recording"
+    );
     (p, kernel)
 }
 
-fn take(p: &Pipeline, kernel: &str, raw: bool) -> Snapshot {
-    let cx = Context {
-        kernel,
-        attach: &[],
-        owners: &p.owners,
-        stacks: &p.stacks,
-        pointers: &p.pointers,
-    };
+fn take(p: &Pipeline, kernel: &str) -> Snapshot {
     let meta = Meta {
         kernel: kernel.to_owned(),
         taken_unix: 1,
         filter: String::new(),
-        raw_pointers: raw,
     };
-    snapshot::build(&p.mirror, &cx, meta, None)
+    p.snapshot(meta, None)
 }
 
 fn validate(doc: &Value) {
@@ -64,7 +49,7 @@ fn validate(doc: &Value) {
 fn json_matches_the_schema_and_the_mirror() {
     for raw in [false, true] {
         let (p, kernel) = pipeline(raw);
-        let snap = take(&p, &kernel, raw);
+        let snap = take(&p, &kernel);
         let doc = serde_json::to_value(&snap).unwrap();
         validate(&doc);
         let intervals: usize = snap.processes.iter().map(|p| p.intervals.len()).sum();
@@ -80,7 +65,7 @@ fn json_matches_the_schema_and_the_mirror() {
     }
     // The schema is not a formality: a wrong state is refused.
     let (p, kernel) = pipeline(false);
-    let mut doc = serde_json::to_value(take(&p, &kernel, false)).unwrap();
+    let mut doc = serde_json::to_value(take(&p, &kernel)).unwrap();
     doc["processes"][0]["intervals"][0]["state"] = "gone".into();
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA).unwrap()).unwrap();
     assert!(!jsonschema::is_valid(&schema, &doc));
@@ -89,7 +74,7 @@ fn json_matches_the_schema_and_the_mirror() {
 #[test]
 fn csv_has_one_row_per_interval() {
     let (p, kernel) = pipeline(false);
-    let snap = take(&p, &kernel, false);
+    let snap = take(&p, &kernel);
     let mut buf = Vec::new();
     snapshot::write_csv(&snap, &mut buf).unwrap();
     let mut r = csv::Reader::from_reader(buf.as_slice());

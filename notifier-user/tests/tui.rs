@@ -7,9 +7,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use notifier_user::{
     export::pointers::Pointers,
     pipeline::Pipeline,
-    record::{Record, RecordingReader},
+    record::{self, RecordingReader},
     rules::{Engine, Thresholds},
-    session::Sink as _,
     tui::{
         app::{App, View},
         input, views,
@@ -30,15 +29,10 @@ fn app() -> App {
         header.attach.clone(),
         "replay".into(),
     );
-    for r in reader {
-        match r.unwrap() {
-            Record::Events(evs) => evs.iter().for_each(|e| app.event(e)),
-            Record::Symbol(s) => app.owner(&s),
-            Record::Stack(s) => app.stack(s.id, s.frames),
-            Record::Lost(n) => app.lost(n),
-            Record::End { .. } => {}
-        }
-    }
+    assert!(
+        record::replay(reader, &mut app).unwrap(),
+        "a complete recording"
+    );
     let m = &app.pipeline.mirror;
     let secs = m.now_ns.saturating_sub(m.first_ns) as f64 / 1e9;
     app.tick(secs.max(1.0));

@@ -49,3 +49,10 @@ pub fn write_atomically(
     }
     result.with_context(|| format!("writing {}", path.display()))
 }
+
+/// Seconds since the Unix epoch, for the time stamps exports carry.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

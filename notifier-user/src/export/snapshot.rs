@@ -31,7 +31,6 @@ pub struct Meta {
     pub kernel: String,
     pub taken_unix: u64,
     pub filter: String,
-    pub raw_pointers: bool,
 }
 
 /// The mms with intervals, most intervals first; `only` restricts to one mm.
@@ -55,7 +54,7 @@ pub fn build(m: &Mirror, cx: &Context<'_>, meta: Meta, only: Option<u64>) -> Sna
         kernel: meta.kernel,
         taken_unix: meta.taken_unix,
         filter: meta.filter,
-        raw_pointers: meta.raw_pointers,
+        raw_pointers: cx.pointers.is_raw(),
         processes,
     }
 }

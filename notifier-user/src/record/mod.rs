@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use reader::{RecordError, RecordingReader};
 pub use writer::RecordingWriter;
 
-use crate::{probe::HookStatus, symbols::Symbol};
+use crate::{probe::HookStatus, session::Sink, symbols::Symbol};
 
 pub const MAGIC: &[u8; 6] = b"NTREC\0";
 pub const FORMAT_VERSION: u16 = 1;
@@ -55,3 +55,22 @@ pub enum Record {
 
 #[cfg(test)]
 mod tests;
+
+/// Feeds every record to `sink` as a live session would. Returns whether the recording
+/// ended properly (its end record was read); a read error stops the replay.
+pub fn replay<R: std::io::Read>(
+    reader: RecordingReader<R>,
+    sink: &mut impl Sink,
+) -> Result<bool, RecordError> {
+    let mut complete = false;
+    for record in reader {
+        match record? {
+            Record::Events(evs) => evs.iter().for_each(|e| sink.event(e)),
+            Record::Symbol(s) => sink.owner(&s),
+            Record::Stack(s) => sink.stack(s.id, s.frames),
+            Record::Lost(n) => sink.lost(n),
+            Record::End { .. } => complete = true,
+        }
+    }
+    Ok(complete)
+}

@@ -1,19 +1,12 @@
 //! TUI state: the pipeline's model plus what the user is looking at. Input changes this;
 //! drawing reads it; events only reach it through the pipeline (never drawn raw).
 
-use std::{
-    collections::VecDeque,
-    path::Path,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{collections::VecDeque, path::Path};
 
 use notifier_common::{Event, EventKind};
 
 use crate::{
-    export::{
-        snapshot::{self, Meta},
-        summary, write_atomically,
-    },
+    export::{snapshot::Meta, unix_now, write_atomically},
     pipeline::Pipeline,
     probe::HookStatus,
     session::Sink,
@@ -154,24 +147,13 @@ impl App {
     /// Writes the snapshot of `mm` to `dir` (the TUI's `w`): the same schema as
     /// `notifier-top snapshot`, one process.
     pub fn write_snapshot(&mut self, mm: u64, dir: &Path) {
-        let taken_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let p = &self.pipeline;
-        let cx = summary::Context {
-            kernel: &self.kernel,
-            attach: &self.attach,
-            owners: &p.owners,
-            stacks: &p.stacks,
-            pointers: &p.pointers,
-        };
+        let taken_unix = unix_now();
         let meta = Meta {
             kernel: self.kernel.clone(),
             taken_unix,
             filter: self.kernel_filter.clone(),
-            raw_pointers: p.pointers.is_raw(),
         };
-        let snap = snapshot::build(&p.mirror, &cx, meta, Some(mm));
+        let snap = self.pipeline.snapshot(meta, Some(mm));
         let tgid = snap
             .processes
             .first()
