@@ -252,6 +252,25 @@ impl Event {
         EventKind::from_u8(self.kind)
     }
 
+    /// After this event every interval of `mm` is known to whoever read the stream: the
+    /// mm was registered under observation, or a walk reported it whole.
+    pub const fn completes_mm(&self) -> bool {
+        match self.kind() {
+            Some(EventKind::MmRegister) => self.ret == 0,
+            Some(EventKind::MmWalked) => self.flags & flags::PARTIAL == 0,
+            _ => false,
+        }
+    }
+
+    /// The event shows every process using `mm` exiting or gone (intervals may remain).
+    pub const fn shows_mm_exited(&self) -> bool {
+        match self.kind() {
+            Some(EventKind::MmRelease) => true,
+            Some(EventKind::MmWalked) => self.event == WALK_NO_USERS,
+            _ => false,
+        }
+    }
+
     /// Little-endian wire bytes (the in-memory layout on the only targets BPF runs on here).
     pub fn as_bytes(&self) -> &[u8; EVENT_SIZE] {
         // SAFETY: Event is repr(C), Copy, and has no padding bytes left uninitialised (the
@@ -392,9 +411,24 @@ pub mod filter {
     pub const BY_PID: u32 = 1 << 0;
     pub const BY_COMM: u32 = 1 << 1;
     pub const BY_OWNER: u32 = 1 << 2;
-    /// Indices of the `FILTER` array: the criteria bits, and how many owner ranges are set.
-    pub const CRITERIA: u32 = 0;
-    pub const OWNER_RANGES: u32 = 1;
+    /// The read-only `FILTER` global, set before the programs load: without a filter the
+    /// verifier sees `criteria == 0` as a constant and every hook skips the filter for free.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Config {
+        /// Which criteria are set (the bits above; 0 = no filter).
+        pub criteria: u32,
+        /// How many entries of `FILTER_OWNERS` hold owner ranges.
+        pub owner_ranges: u32,
+    }
+
+    impl Config {
+        pub const NONE: Config = Config {
+            criteria: 0,
+            owner_ranges: 0,
+        };
+    }
+
     /// Bounds of the value maps.
     pub const MAX_PIDS: u32 = 1024;
     pub const MAX_COMMS: u32 = 64;
@@ -435,6 +469,10 @@ pub const RING_BYTES: u32 = 8 << 20;
 #[cfg(feature = "user")]
 // SAFETY: plain old data, repr(C), no padding holes.
 unsafe impl aya::Pod for KernelLayout {}
+
+#[cfg(feature = "user")]
+// SAFETY: plain old data, repr(C), two u32s.
+unsafe impl aya::Pod for filter::Config {}
 
 #[cfg(test)]
 mod tests {

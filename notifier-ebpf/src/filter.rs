@@ -11,13 +11,13 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap},
 };
 use notifier_common::filter::{
-    BY_COMM, BY_OWNER, BY_PID, CRITERIA, MAX_COMMS, MAX_OWNER_RANGES, MAX_PIDS, OWNER_RANGES,
+    BY_COMM, BY_OWNER, BY_PID, Config, MAX_COMMS, MAX_OWNER_RANGES, MAX_PIDS,
 };
 
-/// Which criteria are set (`notifier_common::filter` bits, 0 = no filter) and how many owner
-/// ranges `FILTER_OWNERS` holds.
-#[map]
-static FILTER: Array<u32> = Array::with_max_entries(2, 0);
+/// Which criteria are set and how many owner ranges `FILTER_OWNERS` holds; patched by the
+/// loader like `LAYOUT`, so an unfiltered session pays nothing for the filter.
+#[unsafe(no_mangle)]
+pub static FILTER: Config = Config::NONE;
 #[map]
 static FILTER_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_PIDS, 0);
 #[map]
@@ -34,7 +34,8 @@ static SELECTED: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0);
 
 #[inline(always)]
 fn criteria() -> u32 {
-    FILTER.get(CRITERIA).copied().unwrap_or(0)
+    // SAFETY: a plain read of our own global; volatile so the placeholder is not folded in.
+    unsafe { core::ptr::read_volatile(&raw const FILTER.criteria) }
 }
 
 #[inline(always)]
@@ -88,7 +89,8 @@ pub fn owner_matches(c: u32, func: u64) -> bool {
     if c & BY_OWNER == 0 {
         return true;
     }
-    let n = FILTER.get(OWNER_RANGES).copied().unwrap_or(0);
+    // SAFETY: as in `criteria`.
+    let n = unsafe { core::ptr::read_volatile(&raw const FILTER.owner_ranges) };
     for i in 0..MAX_OWNER_RANGES {
         if i >= n {
             break;

@@ -77,23 +77,23 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
         return;
     }
     let n = notifier(sub);
+    let mm = n.as_ref().map_or(0, |n| n.mm);
     let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
     let (func, two_pass) = callback_of(ops);
-    let tgid = (task_key() >> 32) as u32;
-    if !filter::admit_insert(n.as_ref().map(|n| n.mm).unwrap_or(0), tgid, func) {
+    if !filter::admit_insert(mm, (task_key() >> 32) as u32, func) {
         return;
     }
     if two_pass {
         ev_flags |= flags::TWO_PASS;
     }
-    if ret == 0 && is_deferred(sub, n.as_ref().map(|n| n.mm).unwrap_or(0)) {
+    if ret == 0 && is_deferred(sub, mm) {
         ev_flags |= flags::DEFERRED;
     }
-    let (mm, start, last) = match &n {
-        Ok(n) => (n.mm, n.start, n.last),
+    let (start, last) = match &n {
+        Ok(n) => (n.start, n.last),
         Err(_) => {
             ev_flags |= flags::PARTIAL;
-            (0, 0, 0)
+            (0, 0)
         }
     };
     let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);

@@ -10,7 +10,7 @@ mod latency;
 
 use std::collections::{BTreeMap, HashMap};
 
-use notifier_common::{Event, EventKind, WALK_NO_USERS, flags};
+use notifier_common::{Event, EventKind, flags};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -257,7 +257,7 @@ impl Mirror {
             EventKind::ReadBegin => self.read_begin(ev),
             EventKind::MmRegister => {
                 let m = self.mm(ev);
-                m.complete |= ev.ret == 0;
+                m.complete |= ev.completes_mm();
             }
             EventKind::MmRelease => {
                 if let Some(m) = self.mms.get_mut(&ev.mm) {
@@ -341,9 +341,9 @@ impl Mirror {
     fn walked(&mut self, ev: &Event) {
         let partial = ev.flags & flags::PARTIAL != 0;
         let m = mm_entry(&mut self.mms, ev);
-        m.released |= ev.event == WALK_NO_USERS;
+        m.released |= ev.shows_mm_exited();
         let was_complete = m.complete;
-        m.complete |= !partial;
+        m.complete |= ev.completes_mm();
         let seen = m.audit_seen.take();
         if !was_complete {
             return;

@@ -38,13 +38,15 @@ impl Probes {
         rules: bool,
         selection: &Selection,
     ) -> Result<Probes> {
+        let (filter, owner_ranges) = selection.resolve(syms)?;
         let mut ebpf = EbpfLoader::new()
             .override_global(names::LAYOUT, layout, true)
+            .override_global(names::FILTER, &filter, true)
             .load(OBJECT)
             .context("loading the eBPF object into the kernel")?;
         // Before any hook: unrelated processes must never reach the ring buffer.
         selection
-            .install(&mut ebpf, syms)
+            .install(&mut ebpf, &owner_ranges)
             .context("installing the process filter")?;
         // Only fentry needs BTF for attach targets; its absence just rules fentry out.
         let btf = Btf::from_sys_fs().map_err(|e| anyhow!("{e}"));

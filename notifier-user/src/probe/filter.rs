@@ -10,9 +10,7 @@ use aya::{
     maps::{Array, HashMap, MapData},
 };
 use notifier_common::{
-    filter::{
-        BY_COMM, BY_OWNER, BY_PID, CRITERIA, MAX_COMMS, MAX_OWNER_RANGES, MAX_PIDS, OWNER_RANGES,
-    },
+    filter::{BY_COMM, BY_OWNER, BY_PID, Config, MAX_COMMS, MAX_OWNER_RANGES, MAX_PIDS},
     names,
 };
 
@@ -109,12 +107,31 @@ impl Selection {
         Ok(ranges)
     }
 
-    /// Writes the criteria into the loaded object's maps.
-    pub(super) fn install(&self, ebpf: &mut Ebpf, syms: &KernelSymbols) -> Result<()> {
+    /// What the loader patches into the programs (the `FILTER` global), and the owners'
+    /// text ranges for `install`.
+    pub(super) fn resolve(&self, syms: &KernelSymbols) -> Result<(Config, Vec<(u64, u64)>)> {
+        let owners = self.owner_ranges(syms)?;
+        let criteria = [
+            (BY_PID, !self.pids.is_empty()),
+            (BY_COMM, !self.comms.is_empty()),
+            (BY_OWNER, !self.owners.is_empty()),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .fold(0, |c, (bit, _)| c | bit);
+        let config = Config {
+            criteria,
+            owner_ranges: owners.len() as u32,
+        };
+        Ok((config, owners))
+    }
+
+    /// Writes the criteria's values into the loaded object's maps, before any hook is
+    /// attached.
+    pub(super) fn install(&self, ebpf: &mut Ebpf, owners: &[(u64, u64)]) -> Result<()> {
         if self.is_empty() {
             return Ok(());
         }
-        let owners = self.owner_ranges(syms)?;
         let mut pids: HashMap<&mut MapData, u32, u8> =
             HashMap::try_from(map(ebpf, names::FILTER_PIDS)?)?;
         for &pid in &self.pids {
@@ -132,18 +149,6 @@ impl Selection {
         for (i, &(first, last)) in owners.iter().enumerate() {
             ranges.set(i as u32, [first, last], 0)?;
         }
-        let criteria = [
-            (BY_PID, !self.pids.is_empty()),
-            (BY_COMM, !self.comms.is_empty()),
-            (BY_OWNER, !self.owners.is_empty()),
-        ]
-        .iter()
-        .filter(|(_, on)| *on)
-        .fold(0, |c, (bit, _)| c | bit);
-        let mut filter: Array<&mut MapData, u32> = Array::try_from(map(ebpf, names::FILTER)?)?;
-        filter.set(OWNER_RANGES, owners.len() as u32, 0)?;
-        // Last: the filter takes effect only once every value is in place.
-        filter.set(CRITERIA, criteria, 0)?;
         Ok(())
     }
 }

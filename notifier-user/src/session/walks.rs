@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use notifier_common::{Event, EventKind, WALK_NO_USERS, flags};
+use notifier_common::{Event, EventKind};
 use rustc_hash::FxHashSet;
 
 /// Walks of newly named mms are batched: one iterator run for everything a burst named.
@@ -47,27 +47,26 @@ impl Walks {
 
     pub fn observe(&mut self, ev: &Event) {
         let mm = ev.mm;
+        if ev.completes_mm() {
+            self.complete.insert(mm);
+        }
+        if ev.shows_mm_exited() {
+            self.exited.insert(mm);
+        }
         match ev.kind() {
-            Some(EventKind::MmRegister) if ev.ret == 0 => {
-                self.complete.insert(mm);
-            }
-            Some(EventKind::MmWalked) => {
-                if ev.flags & flags::PARTIAL == 0 {
-                    self.complete.insert(mm);
-                }
-                if ev.event == WALK_NO_USERS {
-                    self.exited.insert(mm);
-                }
-            }
-            Some(EventKind::MmRelease) => {
-                self.exited.insert(mm);
-            }
             Some(EventKind::MmDestroy) => {
                 self.complete.remove(&mm);
                 self.exited.remove(&mm);
                 self.requested.remove(&mm);
             }
-            Some(EventKind::Existing | EventKind::Hazard) | None => {}
+            Some(
+                EventKind::Existing
+                | EventKind::Hazard
+                | EventKind::MmRegister
+                | EventKind::MmWalked
+                | EventKind::MmRelease,
+            )
+            | None => {}
             Some(_) => {
                 if mm != 0 && !self.complete.contains(&mm) && self.requested.insert(mm) {
                     self.pending.push(mm);
@@ -124,6 +123,8 @@ impl Walks {
 
 #[cfg(test)]
 mod tests {
+    use notifier_common::WALK_NO_USERS;
+
     use super::*;
 
     fn ev(kind: EventKind, mm: u64) -> Event {
