@@ -76,8 +76,15 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
     if is_self() {
         return;
     }
-    let n = notifier(sub);
-    let mm = n.as_ref().map_or(0, |n| n.mm);
+    // Plain scalars, set on both paths: with the `Result` kept alive across the function,
+    // LLVM read a stack slot only one path had written, which 6.1's verifier refuses.
+    let (mm, start, last) = match notifier(sub) {
+        Ok(n) => (n.mm, n.start, n.last),
+        Err(_) => {
+            ev_flags |= flags::PARTIAL;
+            (0, 0, 0)
+        }
+    };
     let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
     let (func, two_pass) = callback_of(ops);
     if !filter::admit_insert(mm, (task_key() >> 32) as u32, func) {
@@ -89,13 +96,6 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
     if ret == 0 && is_deferred(sub, mm) {
         ev_flags |= flags::DEFERRED;
     }
-    let (start, last) = match &n {
-        Ok(n) => (n.start, n.last),
-        Err(_) => {
-            ev_flags |= flags::PARTIAL;
-            (0, 0)
-        }
-    };
     let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);
     ev_flags |= task_flags(mm);
     let lock = mmap_lock_state(mm);
