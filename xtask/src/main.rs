@@ -49,7 +49,8 @@ enum Task {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Give the command this terminal (for interactive programs such as the TUI);
-        /// the console is then not logged.
+        /// the console is then not logged, and there is no timeout: the session lasts as
+        /// long as the command.
         #[arg(long)]
         tty: bool,
         #[arg(trailing_var_arg = true, required = true)]
@@ -171,8 +172,8 @@ fn run(task: Task) -> Result<ExitCode> {
             }
             let opts = vm::Options {
                 kernel,
-                // Interactive: as long as the user watches.
-                timeout: Duration::from_secs(if terminal.is_some() { 86_400 } else { 600 }),
+                // Headless only: on a terminal the demo lasts as long as the user watches.
+                timeout: Duration::from_secs(600),
                 out: None,
                 echo: true,
                 terminal,

@@ -20,6 +20,7 @@ use crate::{initramfs, kernels, paths};
 
 pub struct Options {
     pub kernel: String,
+    /// Not with `terminal`: an interactive command ends when its user ends it.
     pub timeout: Duration,
     /// Host folder the guest sees as $VM_OUT (default target/vm/<kernel>/out).
     pub out: Option<PathBuf>,

@@ -17,7 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     probe::{HookStatus, Mode, Probes, filter::Selection, layout, preflight},
-    source::live::LiveSource,
+    source::live::{self, LiveSource},
     symbols::{KernelSymbols, Symbol},
 };
 
@@ -26,7 +26,7 @@ use crate::{
 const SYMBOL_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often an idle session checks for due walks.
-pub const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
+const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How often a running session re-reads the kernel's count of dropped events.
 const DROPS_READ_INTERVAL: Duration = Duration::from_millis(250);
@@ -106,7 +106,7 @@ impl LiveSession {
             refreshed: Instant::now(),
             owners: HashMap::new(),
             stacks_sent: HashSet::new(),
-            batch: Vec::with_capacity(4096),
+            batch: Vec::with_capacity(live::BATCH_MAX),
             events: 0,
             drops_read: Instant::now(),
             cost_stats: None,
