@@ -144,31 +144,64 @@ fn main() {
         EVENT_SIZE
     );
 
-    // Memory per live interval: heap growth while inserting 100k intervals in 1k mms.
-    let before = LIVE.load(Ordering::Relaxed);
-    let mut m = Mirror::new();
-    for p in 0..1000u64 {
-        for i in 0..100u64 {
-            let start = i * 0x10000;
-            m.apply(&Event {
-                kind: EventKind::Insert as u8,
-                mm: p + 1,
-                sub: (p << 32) | i,
-                start,
-                last: start + 0xffff,
-                func: 0xf00,
-                pid_tgid: p << 32,
-                ..Default::default()
-            });
+    // Memory per live interval: heap growth while 100k intervals are inserted, at three
+    // densities (the hash tables' load factor differs with the count per mm). Then every
+    // interval sees an invalidation, a callback and a read_begin wait: the per-interval
+    // statistics are inline, so only per-mm aggregates (histograms allocated on first use)
+    // grow, and that growth is reported per mm.
+    for (mms, per_mm) in [(6250u64, 16u64), (1000, 100), (100, 1000)] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut m = Mirror::new();
+        let ev = |kind: EventKind, p: u64| Event {
+            kind: kind as u8,
+            mm: p + 1,
+            func: 0xf00,
+            pid_tgid: p << 32,
+            ..Default::default()
+        };
+        for p in 0..mms {
+            for i in 0..per_mm {
+                let start = i * 0x10000;
+                m.apply(&Event {
+                    sub: (p << 32) | i,
+                    start,
+                    last: start + 0xffff,
+                    ..ev(EventKind::Insert, p)
+                });
+            }
         }
+        let inserted = LIVE.load(Ordering::Relaxed) - before;
+        for p in 0..mms {
+            m.apply(&Event {
+                start: 0,
+                last: per_mm * 0x10000 - 1,
+                ..ev(EventKind::RangeStart, p)
+            });
+            for i in 0..per_mm {
+                let sub = (p << 32) | i;
+                m.apply(&Event {
+                    sub,
+                    dur_ns: 20_000,
+                    ..ev(EventKind::Callback, p)
+                });
+                m.apply(&Event {
+                    sub,
+                    dur_ns: 50_000,
+                    ..ev(EventKind::ReadBegin, p)
+                });
+            }
+            m.apply(&ev(EventKind::RangeEnd, p));
+        }
+        let with_traffic = LIVE.load(Ordering::Relaxed) - before;
+        let n = m.live_intervals();
+        assert_eq!(n as u64, mms * per_mm);
+        println!(
+            "memory: {:.0} bytes per live interval ({n} intervals, {per_mm} per mm); \
+             after traffic on each, +{:.0} bytes per mm (its latency histograms)",
+            inserted as f64 / n as f64,
+            (with_traffic - inserted) as f64 / mms as f64,
+        );
     }
-    let bytes = LIVE.load(Ordering::Relaxed) - before;
-    println!(
-        "memory: {:.0} bytes per live interval ({} intervals in 1000 mms, {} bytes of heap)",
-        bytes as f64 / m.live_intervals() as f64,
-        m.live_intervals(),
-        bytes
-    );
     println!("(mirror held {live} live intervals after the ingest run)");
     std::fs::remove_dir_all(&dir).ok();
 }

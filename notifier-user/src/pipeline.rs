@@ -82,6 +82,7 @@ impl Pipeline {
 
     fn context<'a>(&'a self, kernel: &'a str, attach: &'a [HookStatus]) -> summary::Context<'a> {
         summary::Context {
+            mirror: &self.mirror,
             kernel,
             attach,
             owners: &self.owners,
@@ -92,13 +93,13 @@ impl Pipeline {
 
     pub fn summary(&self, kernel: &str, attach: &[HookStatus]) -> summary::Summary {
         let findings = self.rules.iter().flat_map(|r| r.findings());
-        summary::build(&self.mirror, findings, &self.context(kernel, attach))
+        summary::build(findings, &self.context(kernel, attach))
     }
 
     /// Per-process interval snapshot of the mirror; `only`: one mm.
     pub fn snapshot(&self, meta: snapshot::Meta, only: Option<u64>) -> snapshot::Snapshot {
         let kernel = meta.kernel.clone();
-        snapshot::build(&self.mirror, &self.context(&kernel, &[]), meta, only)
+        snapshot::build(&self.context(&kernel, &[]), meta, only)
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::summary::{self, Context, IntervalSummary, Process};
-use crate::mirror::{Mirror, State};
+use crate::mirror::State;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -34,7 +34,8 @@ pub struct Meta {
 }
 
 /// The mms with intervals, most intervals first; `only` restricts to one mm.
-pub fn build(m: &Mirror, cx: &Context<'_>, meta: Meta, only: Option<u64>) -> Snapshot {
+pub fn build(cx: &Context<'_>, meta: Meta, only: Option<u64>) -> Snapshot {
+    let m = cx.mirror;
     let mut processes: Vec<Process> = m
         .mms
         .iter()

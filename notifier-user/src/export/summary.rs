@@ -109,6 +109,7 @@ pub fn owner_name(addr: u64, owners: &HashMap<u64, Symbol>) -> (String, Option<S
 }
 
 pub struct Context<'a> {
+    pub mirror: &'a Mirror,
     pub kernel: &'a str,
     pub attach: &'a [HookStatus],
     pub owners: &'a HashMap<u64, Symbol>,
@@ -116,11 +117,8 @@ pub struct Context<'a> {
     pub pointers: &'a Pointers,
 }
 
-pub fn build<'a>(
-    m: &Mirror,
-    findings: impl Iterator<Item = &'a Finding>,
-    cx: &Context<'_>,
-) -> Summary {
+pub fn build<'a>(findings: impl Iterator<Item = &'a Finding>, cx: &Context<'_>) -> Summary {
+    let m = cx.mirror;
     let ptr = cx.pointers;
     let mut processes: Vec<Process> = m
         .mms
@@ -129,21 +127,17 @@ pub fn build<'a>(
         .map(|(&mm_ptr, mm)| process(mm_ptr, mm, cx))
         .collect();
     processes.sort_by_key(|p| std::cmp::Reverse(p.intervals.len()));
-    let mut live_by_owner: HashMap<u64, usize> = HashMap::new();
-    for mm in m.mms.values() {
-        for iv in mm.intervals.values() {
-            *live_by_owner.entry(iv.owner).or_default() += 1;
-        }
-    }
+    let live_by_owner = m.live_by_owner();
     let mut owners: Vec<OwnerSummary> = m
         .owners
         .iter()
-        .map(|(&addr, o)| {
+        .enumerate()
+        .map(|(id, (&addr, o))| {
             let (owner, driver) = owner_name(addr, cx.owners);
             OwnerSummary {
                 owner,
                 driver,
-                live_intervals: live_by_owner.get(&addr).copied().unwrap_or(0),
+                live_intervals: live_by_owner[id],
                 inserts: o.inserts,
                 removes: o.removes,
                 invalidations: o.invalidations,
@@ -227,7 +221,7 @@ pub fn process(mm_ptr: u64, mm: &Mm, cx: &Context<'_>) -> Process {
 }
 
 fn interval(sub: u64, iv: &Interval, cx: &Context<'_>) -> IntervalSummary {
-    let (owner, driver) = owner_name(iv.owner, cx.owners);
+    let (owner, driver) = owner_name(cx.mirror.owner_addr(iv.owner), cx.owners);
     IntervalSummary {
         notifier: cx.pointers.show(sub),
         generation: iv.generation,

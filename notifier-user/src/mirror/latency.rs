@@ -7,19 +7,29 @@ use hdrhistogram::Histogram;
 /// upper bounds of a bucket (within ×4), which is what a per-interval view needs.
 const BUCKETS: usize = 12;
 
+/// Bucket counts are relative weights, one byte each: when a bucket would pass 255, every
+/// bucket is halved (rounding up, so a bucket that saw anything keeps a trace — the tail a
+/// p99 reads). Quantiles come from the proportions; the exact count and max are kept
+/// beside them. 20 bytes instead of 32 with u16 counts: the interval record stays within
+/// the 128-byte budget per live interval.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sketch {
     pub count: u32,
     pub max_ns: u32,
-    buckets: [u16; BUCKETS],
+    buckets: [u8; BUCKETS],
 }
 
 impl Sketch {
     pub fn record(&mut self, ns: u64) {
         self.count = self.count.saturating_add(1);
         self.max_ns = self.max_ns.max(ns.min(u32::MAX as u64) as u32);
-        let b = &mut self.buckets[bucket(ns)];
-        *b = b.saturating_add(1);
+        let i = bucket(ns);
+        if self.buckets[i] == u8::MAX {
+            for b in &mut self.buckets {
+                *b = b.div_ceil(2);
+            }
+        }
+        self.buckets[i] += 1;
     }
 
     /// Upper bound of the bucket holding the `q` quantile (0..=1), capped by the max seen.
@@ -120,6 +130,21 @@ mod tests {
         assert_eq!(s.quantile_ns(0.5), Some(4_000));
         assert_eq!(s.quantile_ns(1.0), Some(9_000_000));
         assert_eq!(Sketch::default().quantile_ns(0.5), None);
+    }
+
+    #[test]
+    fn sketch_keeps_proportions_and_the_tail_past_255_samples() {
+        let mut s = Sketch::default();
+        // 100 000 fast callbacks, 2 000 slow ones (2 %), one very slow.
+        for i in 0..102_000u32 {
+            s.record(if i % 51 == 50 { 5_000_000 } else { 2_000 });
+        }
+        s.record(3_000_000_000);
+        assert_eq!(s.count, 102_001);
+        assert_eq!(s.quantile_ns(0.5), Some(4_000));
+        // 2 % slow: the p99 falls in the slow bucket [4.1 ms, 16.4 ms).
+        assert_eq!(s.quantile_ns(0.99), Some(16_384_000));
+        assert_eq!(s.quantile_ns(1.0), Some(3_000_000_000));
     }
 
     #[test]

@@ -8,10 +8,11 @@
 mod audit;
 mod latency;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
 use notifier_common::{Event, EventKind, flags};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
 
 pub use audit::{Audit, Drift, DriftKind};
@@ -40,8 +41,9 @@ pub struct Interval {
     pub start: u64,
     /// Inclusive, as the kernel stores it.
     pub last: u64,
-    /// The driver callback (`ops->invalidate`): the owner.
-    pub owner: u64,
+    /// The driver callback (`ops->invalidate`): the owner, as its place in `Mirror::owners`
+    /// (4 bytes instead of the 8-byte address: the record fits the memory budget).
+    pub owner: OwnerId,
     pub generation: u32,
     /// Process that inserted it (0 when found by the start-up walk without one).
     pub tgid: u32,
@@ -58,6 +60,10 @@ pub struct Interval {
     pub read_begin_wait_max_ns: u32,
 }
 
+// The memory budget is 128 bytes per live interval: this record, its 8-byte key and the
+// hash table's slack (benches/ingest.rs measures the whole).
+const _: () = assert!(size_of::<Interval>() <= 80);
+
 impl Interval {
     pub fn size(&self) -> u64 {
         self.last.wrapping_sub(self.start).wrapping_add(1)
@@ -69,6 +75,10 @@ impl Interval {
         if lo > hi { 0 } else { hi - lo + 1 }
     }
 }
+
+/// An owner's index in `Mirror::owners` (owners are never removed, so it is stable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerId(u32);
 
 /// One address space (one `struct mm_struct`).
 #[derive(Debug, Default)]
@@ -183,7 +193,8 @@ fn kinds_by_name<S: serde::Serializer>(counts: &[u64; 16], s: S) -> Result<S::Ok
 #[derive(Debug, Default)]
 pub struct Mirror {
     pub mms: FxHashMap<u64, Mm>,
-    pub owners: HashMap<u64, Owner>,
+    /// Per callback address, in order of first sight; intervals refer to it by `OwnerId`.
+    pub owners: IndexMap<u64, Owner, FxBuildHasher>,
     pub counters: Counters,
     pub audit: Audit,
     generation: u32,
@@ -293,6 +304,7 @@ impl Mirror {
         };
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
+        let owner = self.owner_id(ev.func);
         let m = self.mm(ev);
         if walked {
             // The walk can report an interval the live hooks already delivered (an insert
@@ -312,7 +324,7 @@ impl Mirror {
         let fresh = Interval {
             start: ev.start,
             last: ev.last,
-            owner: ev.func,
+            owner,
             generation,
             tgid: ev.tgid(),
             state,
@@ -332,7 +344,7 @@ impl Mirror {
         if walked {
             self.counters.walked += 1;
         } else {
-            self.owners.entry(ev.func).or_default().inserts += 1;
+            self.owners[owner.0 as usize].inserts += 1;
         }
     }
 
@@ -440,7 +452,7 @@ impl Mirror {
         match m.intervals.remove(&ev.sub) {
             Some(iv) => {
                 m.removes += 1;
-                self.owners.entry(iv.owner).or_default().removes += 1;
+                self.owners[iv.owner.0 as usize].removes += 1;
             }
             None => self.counters.remove_unknown += 1,
         }
@@ -478,22 +490,17 @@ impl Mirror {
             if unmap {
                 iv.unmaps = iv.unmaps.saturating_add(1);
             }
-            owners.entry(iv.owner).or_default().invalidations += 1;
+            owners[iv.owner.0 as usize].invalidations += 1;
         }
     }
 
     fn callback(&mut self, ev: &Event) {
-        let m = self.mm(ev);
+        let m = mm_entry(&mut self.mms, ev);
         m.callbacks.record(ev.dur_ns);
         match m.intervals.get_mut(&ev.sub) {
             Some(iv) => {
                 iv.callbacks.record(ev.dur_ns);
-                let owner = iv.owner;
-                self.owners
-                    .entry(owner)
-                    .or_default()
-                    .callbacks
-                    .record(ev.dur_ns);
+                self.owners[iv.owner.0 as usize].callbacks.record(ev.dur_ns);
             }
             None => self.counters.callback_unknown += 1,
         }
@@ -501,7 +508,7 @@ impl Mirror {
 
     fn read_begin(&mut self, ev: &Event) {
         let waited = ev.dur_ns > READ_BEGIN_WAIT_NS;
-        let m = self.mm(ev);
+        let m = mm_entry(&mut self.mms, ev);
         if waited {
             m.read_begin_waits += 1;
             m.read_begin_wait.record(ev.dur_ns);
@@ -513,8 +520,7 @@ impl Mirror {
                 iv.read_begin_wait_max_ns = iv
                     .read_begin_wait_max_ns
                     .max(ev.dur_ns.min(u32::MAX as u64) as u32);
-                let owner = iv.owner;
-                self.owners.entry(owner).or_default().read_begin_waits += 1;
+                self.owners[iv.owner.0 as usize].read_begin_waits += 1;
             }
         }
     }
@@ -522,6 +528,29 @@ impl Mirror {
     /// Records the kernel's count of events lost to a full ring buffer.
     pub fn set_lost(&mut self, lost: u64) {
         self.counters.lost = lost;
+    }
+
+    fn owner_id(&mut self, func: u64) -> OwnerId {
+        let entry = self.owners.entry(func);
+        let id = entry.index();
+        entry.or_default();
+        OwnerId(u32::try_from(id).expect("fewer than 2^32 distinct callbacks"))
+    }
+
+    /// The callback address an interval's owner stands for.
+    pub fn owner_addr(&self, id: OwnerId) -> u64 {
+        self.owners
+            .get_index(id.0 as usize)
+            .map_or(0, |(&addr, _)| addr)
+    }
+
+    /// Live intervals per owner, indexed like `owners`.
+    pub fn live_by_owner(&self) -> Vec<usize> {
+        let mut live = vec![0; self.owners.len()];
+        for iv in self.mms.values().flat_map(|m| m.intervals.values()) {
+            live[iv.owner.0 as usize] += 1;
+        }
+        live
     }
 
     pub fn live_intervals(&self) -> usize {

@@ -51,7 +51,11 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
             let owners = if app.filter.is_empty() {
                 Vec::new()
             } else {
-                let mut addrs: Vec<u64> = mm.intervals.values().map(|iv| iv.owner).collect();
+                let mut addrs: Vec<u64> = mm
+                    .intervals
+                    .values()
+                    .map(|iv| app.pipeline.mirror.owner_addr(iv.owner))
+                    .collect();
                 addrs.sort_unstable();
                 addrs.dedup();
                 addrs

@@ -42,7 +42,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = ivs.iter().map(|iv| {
-        let (owner, driver) = owner_name(iv.owner, &app.pipeline.owners);
+        let (owner, driver) = owner_name(
+            app.pipeline.mirror.owner_addr(iv.owner),
+            &app.pipeline.owners,
+        );
         Row::new(vec![
             format!("{:x}-{:x}", iv.start, iv.last),
             human_size(iv.size()),

@@ -10,26 +10,24 @@ use crate::{export::summary::owner_name, tui::app::App};
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let m = &app.pipeline.mirror;
-    let mut live = std::collections::HashMap::<u64, usize>::new();
-    for mm in m.mms.values() {
-        for iv in mm.intervals.values() {
-            *live.entry(iv.owner).or_default() += 1;
-        }
-    }
-    let mut owners: Vec<_> = m.owners.iter().collect();
-    owners.sort_by_key(|(addr, o)| {
-        std::cmp::Reverse((live.get(addr).copied().unwrap_or(0), o.invalidations))
-    });
+    let live = m.live_by_owner();
+    let mut owners: Vec<_> = m
+        .owners
+        .iter()
+        .zip(live)
+        .map(|((addr, o), live)| (addr, o, live))
+        .collect();
+    owners.sort_by_key(|(_, o, live)| std::cmp::Reverse((*live, o.invalidations)));
     let header = Row::new([
         "DRIVER", "CALLBACK", "LIVE", "INSERTS", "REMOVES", "INVAL", "CB P50", "CB P99", "CB MAX",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = owners.iter().map(|(addr, o)| {
+    let rows = owners.iter().map(|(addr, o, live)| {
         let (name, driver) = owner_name(**addr, &app.pipeline.owners);
         Row::new(vec![
             driver.unwrap_or_else(|| "?".into()),
             name,
-            live.get(addr).copied().unwrap_or(0).to_string(),
+            live.to_string(),
             o.inserts.to_string(),
             o.removes.to_string(),
             o.invalidations.to_string(),
