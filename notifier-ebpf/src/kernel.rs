@@ -4,7 +4,9 @@
 //! its offset from the read-only `LAYOUT` global, which the loader fills before the
 //! verifier sees the program (the verifier then treats the offsets as known constants).
 
-use aya_ebpf::helpers::bpf_probe_read_kernel;
+use core::ffi::c_void;
+
+use aya_ebpf::helpers::{bpf_probe_read_kernel, generated};
 use notifier_common::{FieldOffset, KernelLayout, MISSING};
 
 #[unsafe(no_mangle)]
@@ -33,19 +35,61 @@ pub fn read<T>(base: u64, off: FieldOffset) -> Result<T, i64> {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
 }
 
-/// The interval bounds, mm and callback a notifier carries.
+/// What the hooks read from a `struct mmu_interval_notifier`.
 pub struct Notifier {
     pub mm: u64,
     pub start: u64,
     pub last: u64,
+    pub ops: u64,
+    pub seq: u64,
+    /// `interval_tree.rb.__rb_parent_color`, at offset 0: the node itself while queued on
+    /// `deferred_list` (`RB_CLEAR_NODE`).
+    pub parent: u64,
 }
 
+/// Words of a notifier copied at once; the struct is 88 bytes on every kernel checked.
+const NOTIFIER_WORDS: usize = 16;
+
+/// Reads a notifier's fields with one copy of the struct's head instead of one
+/// `bpf_probe_read_kernel` per field (each is a helper call with a fault handler; the copy
+/// made the insert, remove and read_begin hooks a fifth cheaper). The copy ends at the last
+/// field needed, so it never reaches past the struct into an unmapped page (stack notifiers
+/// sit next to guard pages).
 #[inline(always)]
 pub fn notifier(sub: u64) -> Result<Notifier, i64> {
+    let fields = [
+        off!(sub_mm),
+        off!(sub_start),
+        off!(sub_last),
+        off!(sub_ops),
+        off!(sub_seq),
+    ];
+    let mut end = 8;
+    for o in fields {
+        if o == MISSING || o % 8 != 0 {
+            return Err(-1);
+        }
+        end = end.max(o + 8);
+    }
+    if sub == 0 || end as usize > NOTIFIER_WORDS * 8 {
+        return Err(-1);
+    }
+    let mut words = [0u64; NOTIFIER_WORDS];
+    // SAFETY: `words` holds `end` bytes; the helper validates the source address.
+    let ret = unsafe {
+        generated::bpf_probe_read_kernel(words.as_mut_ptr().cast(), end, sub as *const c_void)
+    };
+    if ret != 0 {
+        return Err(ret);
+    }
+    let word = |o: FieldOffset| words.get((o / 8) as usize).copied().unwrap_or(0);
     Ok(Notifier {
-        mm: read(sub, off!(sub_mm))?,
-        start: read(sub, off!(sub_start))?,
-        last: read(sub, off!(sub_last))?,
+        mm: word(fields[0]),
+        start: word(fields[1]),
+        last: word(fields[2]),
+        ops: word(fields[3]),
+        seq: word(fields[4]),
+        parent: words[0],
     })
 }
 

@@ -9,10 +9,10 @@ use notifier_common::EventKind;
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit, is_self, now, task_key},
+    emit::{emit_as, is_self_task, now, task_key},
     filter,
-    kernel::{off, read},
-    maps::{Entry, READ_ENTRY},
+    kernel::{notifier, off, read},
+    maps::{Entry, READ_ENTRY, stash, take},
 };
 
 #[fentry(function = "mmu_interval_read_begin")]
@@ -42,7 +42,8 @@ pub fn read_begin_kretprobe(ctx: RetProbeContext) -> u32 {
 }
 
 fn on_entry(sub: u64) {
-    if is_self() {
+    let task = task_key();
+    if is_self_task(task) {
         return;
     }
     // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
@@ -55,23 +56,24 @@ fn on_entry(sub: u64) {
         arg0: sub,
         arg1: task_flags(mm) as u64,
         arg2: held_callback_lock(),
+        arg3: 0,
     };
-    let _ = READ_ENTRY.insert(&task_key(), &entry, 0);
+    stash(&READ_ENTRY, task, &entry);
 }
 
 fn on_return(seq: u64) {
-    let key = task_key();
-    // SAFETY: value copied out before removal.
-    let Some(entry) = (unsafe { READ_ENTRY.get(&key) }).copied() else {
+    let task = task_key();
+    let Some(entry) = take(&READ_ENTRY, task) else {
         return;
     };
-    let _ = READ_ENTRY.remove(&key);
-    let dur = now() - entry.ts;
+    let ts = now();
+    let dur = ts - entry.ts;
     let sub = entry.arg0;
-    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
-    let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
-    let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
-    emit(EventKind::ReadBegin, |e| {
+    let (mm, start, last) = match notifier(sub) {
+        Ok(n) => (n.mm, n.start, n.last),
+        Err(_) => (0, 0, 0),
+    };
+    emit_as(EventKind::ReadBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;

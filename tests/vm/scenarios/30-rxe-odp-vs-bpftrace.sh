@@ -39,7 +39,7 @@ cat $W/bpftrace.out
 # Equal counts are the expectation; bpftrace's kprobes can miss a hit (a kprobe that fires
 # while another probe's handler runs on the same CPU is skipped and only counted as
 # "missed"), so notifier-top must see at least what bpftrace saw, and at most one more.
-for k in insert:insert remove:remove_begin read_begin:read_begin range_start:range_start; do
+for k in insert:insert remove:remove_end read_begin:read_begin range_start:range_start; do
     b=${k%%:*}; o=${k#*:}
     t=$(theirs $b); u=$(ours $o)
     echo "$b: bpftrace $t notifier-top $u"
