@@ -15,7 +15,7 @@ use crate::{
     context::{mmap_lock_state, task_flags},
     emit::{emit_as, is_self_task, now, task_key},
     filter,
-    kernel::{callback_of, notifier, read},
+    kernel::{callback_of, inserted, read},
     maps::{self, Entry, INSERT_ENTRY, deferred_add, deferred_forget, take},
 };
 
@@ -78,7 +78,7 @@ fn on_return(task: u64, sub: u64, ret: i32, mut ev_flags: u8) {
     }
     // Plain scalars, set on both paths: with the `Result` kept alive across the function,
     // LLVM read a stack slot only one path had written, which 6.1's verifier refuses.
-    let (mm, start, last, ops, seq, parent) = match notifier(sub) {
+    let (mm, start, last, ops, seq, parent) = match inserted(sub) {
         Ok(n) => (n.mm, n.start, n.last, n.ops, n.seq, n.parent),
         Err(_) => {
             ev_flags |= flags::PARTIAL;
@@ -111,20 +111,25 @@ fn on_return(task: u64, sub: u64, ret: i32, mut ev_flags: u8) {
     });
 }
 
-/// For a notifier that looked queued on `deferred_list` when the insert returned: whether
-/// it still is, recorded in `DEFERRED` for the sweep after `inv_end`.
+/// Whether `sub` sits on `deferred_list` rather than in the tree: a queued notifier keeps
+/// the empty rb node `RB_CLEAR_NODE` left in it (parent pointer == the node itself; the rb
+/// node is at offset 0 of the notifier).
+fn queued(sub: u64) -> bool {
+    read::<u64>(sub, 0).is_ok_and(|parent| parent == sub)
+}
+
+/// For a notifier that looked queued when the insert returned: whether it still is,
+/// recorded in `DEFERRED` for the sweep after `inv_end`.
 ///
-/// A queued notifier keeps the empty rb node `RB_CLEAR_NODE` left in it (parent pointer ==
-/// the node itself; the rb node is at offset 0 of the notifier). A linked node stays
-/// linked, so the first look (the caller's) settles the common case without touching
-/// `DEFERRED`. A node that looked queued is recorded and looked at again: if another CPU's
-/// `inv_end` linked it in between, either the sweep after that `inv_end` reported the
-/// application (the mirror ignores an application it has no insert for, and this insert
-/// then reads as live) or the second look sees a linked node and removes the entry; no
-/// ordering loses it.
+/// A linked node stays linked, so the first look (the caller's) settles the common case
+/// without touching `DEFERRED`. A node that looked queued is recorded and looked at again:
+/// if another CPU's `inv_end` linked it in between, either the sweep after that `inv_end`
+/// reported the application (the mirror ignores an application it has no insert for, and
+/// this insert then reads as live) or the second look sees a linked node and removes the
+/// entry; no ordering loses it.
 fn still_deferred(sub: u64, mm: u64) -> bool {
     deferred_add(sub, mm);
-    if read::<u64>(sub, 0).is_ok_and(|parent| parent == sub) {
+    if queued(sub) {
         true
     } else {
         deferred_forget(sub);

@@ -35,8 +35,38 @@ pub fn read<T>(base: u64, off: FieldOffset) -> Result<T, i64> {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
 }
 
-/// What the hooks read from a `struct mmu_interval_notifier`.
+/// The interval bounds and mm a notifier carries.
 pub struct Notifier {
+    pub mm: u64,
+    pub start: u64,
+    pub last: u64,
+}
+
+/// Two reads: the mm, and the bounds (`interval_tree.start` and `.last` are adjacent on
+/// every kernel, so one 16-byte read). Under the kernel's run-time statistics a read costs
+/// per word copied as much as per call: one copy of the whole 88-byte struct was slower
+/// than reading the three fields.
+#[inline(always)]
+pub fn notifier(sub: u64) -> Result<Notifier, i64> {
+    let mm = read(sub, off!(sub_mm))?;
+    let (start, last) = bounds(sub)?;
+    Ok(Notifier { mm, start, last })
+}
+
+/// A notifier's `interval_tree.start` and `.last`.
+#[inline(always)]
+pub fn bounds(sub: u64) -> Result<(u64, u64), i64> {
+    let (start, last) = (off!(sub_start), off!(sub_last));
+    if last == start.wrapping_add(8) {
+        let [s, l]: [u64; 2] = read(sub, start)?;
+        Ok((s, l))
+    } else {
+        Ok((read(sub, start)?, read(sub, last)?))
+    }
+}
+
+/// What an insert reads from its notifier.
+pub struct Inserted {
     pub mm: u64,
     pub start: u64,
     pub last: u64,
@@ -47,16 +77,14 @@ pub struct Notifier {
     pub parent: u64,
 }
 
-/// Words of a notifier copied at once; the struct is 88 bytes on every kernel checked.
-const NOTIFIER_WORDS: usize = 16;
+/// Words at the head of a notifier an insert may copy: the whole struct (88 bytes) on
+/// every kernel checked.
+const HEAD_WORDS: usize = 12;
 
-/// Reads a notifier's fields with one copy of the struct's head instead of one
-/// `bpf_probe_read_kernel` per field (each is a helper call with a fault handler; the copy
-/// made the insert, remove and read_begin hooks a fifth cheaper). The copy ends at the last
-/// field needed, so it never reaches past the struct into an unmapped page (stack notifiers
-/// sit next to guard pages).
+/// Everything an insert reads from its notifier, in one copy of the struct's head up to
+/// the last field needed (never past it: stack notifiers sit next to guard pages).
 #[inline(always)]
-pub fn notifier(sub: u64) -> Result<Notifier, i64> {
+pub fn inserted(sub: u64) -> Result<Inserted, i64> {
     let fields = [
         off!(sub_mm),
         off!(sub_start),
@@ -71,25 +99,25 @@ pub fn notifier(sub: u64) -> Result<Notifier, i64> {
         }
         end = end.max(o + 8);
     }
-    if sub == 0 || end as usize > NOTIFIER_WORDS * 8 {
+    if sub == 0 || end as usize > HEAD_WORDS * 8 {
         return Err(-1);
     }
-    let mut words = [0u64; NOTIFIER_WORDS];
-    // SAFETY: `words` holds `end` bytes; the helper validates the source address.
+    let mut head = [0u64; HEAD_WORDS];
+    // SAFETY: `head` holds `end` bytes; the helper validates the source address.
     let ret = unsafe {
-        generated::bpf_probe_read_kernel(words.as_mut_ptr().cast(), end, sub as *const c_void)
+        generated::bpf_probe_read_kernel(head.as_mut_ptr().cast(), end, sub as *const c_void)
     };
     if ret != 0 {
         return Err(ret);
     }
-    let word = |o: FieldOffset| words.get((o / 8) as usize).copied().unwrap_or(0);
-    Ok(Notifier {
+    let word = |o: FieldOffset| head.get(o as usize / 8).copied().unwrap_or(0);
+    Ok(Inserted {
         mm: word(fields[0]),
         start: word(fields[1]),
         last: word(fields[2]),
         ops: word(fields[3]),
         seq: word(fields[4]),
-        parent: words[0],
+        parent: head[0],
     })
 }
 

@@ -11,7 +11,7 @@ use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit_as, is_self_task, now, task_key},
     filter,
-    kernel::{notifier, off, read},
+    kernel::{bounds, off, read},
     maps::{Entry, READ_ENTRY, stash, take},
 };
 
@@ -46,7 +46,8 @@ fn on_entry(sub: u64) {
     if is_self_task(task) {
         return;
     }
-    // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
+    // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
+    // the mm (read here for the filter) in arg3.
     let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
     if !filter::wanted(mm) {
         return;
@@ -56,7 +57,7 @@ fn on_entry(sub: u64) {
         arg0: sub,
         arg1: task_flags(mm) as u64,
         arg2: held_callback_lock(),
-        arg3: 0,
+        arg3: mm,
     };
     stash(&READ_ENTRY, task, &entry);
 }
@@ -69,10 +70,8 @@ fn on_return(seq: u64) {
     let ts = now();
     let dur = ts - entry.ts;
     let sub = entry.arg0;
-    let (mm, start, last) = match notifier(sub) {
-        Ok(n) => (n.mm, n.start, n.last),
-        Err(_) => (0, 0, 0),
-    };
+    let mm = entry.arg3;
+    let (start, last) = bounds(sub).unwrap_or((0, 0));
     emit_as(EventKind::ReadBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
