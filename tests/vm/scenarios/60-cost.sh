@@ -2,16 +2,16 @@
 # notifier-top's programs next to bpftrace's on the same hooks, from the kernel's BPF
 # run-time statistics, and the nouveau-like churn rate with no tracer and under each.
 #
-# Four tracers, one after the other, each over the same churn of N insert/read_begin/remove
-# cycles: notifier-top in each attach mode, bpftrace tracing the same facts notifier-top
-# captures (the peer a driver developer would write: a printf line per call with the
-# notifier's mm, bounds, callback and sequence, durations from entry maps), and bpftrace
-# only counting calls (a floor: nothing captured). The figure is in-kernel ns per cycle:
-# the run time of every program the cycle hits, summed. Emulation makes runs noisy (a vCPU
-# descheduled on the host inflates whatever program it was in), so each run is long (N
-# cycles, seconds per tracer), the four run three times interleaved, and the comparison
-# is each round's ratio to bpftrace-capture in that same round, the median of three. Output in
-# $VM_OUT/cost.txt; docs/benchmarks.md keeps the figures.
+# Five tracers, one after the other, each over the same churn of N insert/read_begin/remove
+# cycles: notifier-top in each attach mode; bpftrace tracing the same facts notifier-top
+# captures, once with kprobes and once with kfunc/kretfunc (the peer a driver developer
+# would write: a printf line per call with the notifier's mm, bounds, callback and
+# sequence, durations from entry maps); and bpftrace only counting calls (a floor: nothing
+# captured). The figure is in-kernel ns per cycle: the run time of every program the cycle
+# hits, summed. Emulation makes runs noisy (a vCPU descheduled on the host inflates
+# whatever program it was in), so each run is long (N cycles, seconds per tracer), the
+# five run three times interleaved, and the comparison is each round's ratio to
+# bpftrace-capture (kprobes) in that same round, the median of three.
 # timeout: 600
 . tests/vm/lib.sh
 [ -f "$NT_FIXTURE" ] || fail "no fixture module"
@@ -33,14 +33,14 @@ under_top() {
     bpftool prog show -j > $VM_OUT/progs-$name.json
     stop_top > /dev/null
 }
-# Runs the churn under a bpftrace script; snapshot in progs-$1.json.
+# Runs the churn under a bpftrace script with $3 programs; snapshot in progs-$1.json.
 under_bpftrace() {
-    name=$1 script=$2
+    name=$1 script=$2 programs=$3
     bpftrace -q -e "$script" > /dev/null 2>$VM_OUT/$name.err &
     BT=$!
     # bpftrace compiles with LLVM, slow under emulation: wait until its programs are in.
     i=0
-    until [ "$(bpftool prog show -j | jq '[.[] | select(.type == "kprobe")] | length')" -ge 6 ]; do
+    until [ "$(bpftool prog show -j | jq '[.[] | select(.type == "kprobe" or .type == "tracing")] | length')" -ge $programs ]; do
         kill -0 $BT 2>/dev/null || fail "bpftrace died: $(cat $VM_OUT/$name.err)"
         i=$((i + 1)); [ $i -lt 600 ] || fail "bpftrace never attached"
         sleep 0.2
@@ -53,6 +53,33 @@ under_bpftrace() {
     kill -INT $BT; wait $BT
 }
 
+# The same capture with kfunc/kretfunc (fentry/fexit; bpftrace 0.17's names): typed
+# arguments read directly, and the return sees the arguments, so no entry map for insert.
+CAPTURE_KFUNC='
+kretfunc:mmu_interval_notifier_insert {
+    $n = args->interval_sub;
+    printf("insert %llu %d %s %p mm=%p [%lx,%lx] cb=%p seq=%lu ret=%d\n", nsecs, tid, comm,
+        $n, $n->mm, $n->interval_tree.start, $n->interval_tree.last, $n->ops->invalidate,
+        $n->invalidate_seq, retval);
+}
+kfunc:mmu_interval_notifier_remove {
+    $n = args->interval_sub;
+    @rm[tid] = nsecs;
+    printf("remove %llu %d %s %p mm=%p [%lx,%lx]\n", nsecs, tid, comm, $n, $n->mm,
+        $n->interval_tree.start, $n->interval_tree.last);
+}
+kretfunc:mmu_interval_notifier_remove /@rm[tid]/ {
+    printf("removed %llu %d %llu\n", nsecs, tid, nsecs - @rm[tid]);
+    delete(@rm[tid]);
+}
+kfunc:mmu_interval_read_begin { @rb[tid] = nsecs }
+kretfunc:mmu_interval_read_begin /@rb[tid]/ {
+    $n = args->interval_sub;
+    printf("read_begin %llu %d %s %p mm=%p [%lx,%lx] seq=%lu waited=%llu\n", nsecs, tid,
+        comm, $n, $n->mm, $n->interval_tree.start, $n->interval_tree.last, retval,
+        nsecs - @rb[tid]);
+    delete(@rb[tid]);
+}'
 CAPTURE='
 kprobe:mmu_interval_notifier_insert { @ins[tid] = arg0 }
 kretprobe:mmu_interval_notifier_insert /@ins[tid]/ {
@@ -89,13 +116,14 @@ kretprobe:mmu_interval_notifier_remove { @re[comm] = count() }
 kprobe:mmu_interval_read_begin { @b[comm] = count() }
 kretprobe:mmu_interval_read_begin { @be[comm] = count() }'
 
-TRACERS="notifier-top-fentry notifier-top-kprobe bpftrace-capture bpftrace-count"
+TRACERS="notifier-top-fentry notifier-top-kprobe bpftrace-capture bpftrace-capture-kfunc bpftrace-count"
 ROUNDS="1 2 3"
 for round in $ROUNDS; do
     under_top notifier-top-fentry.$round
     under_top notifier-top-kprobe.$round --attach kprobe
-    under_bpftrace bpftrace-capture.$round "$CAPTURE"
-    under_bpftrace bpftrace-count.$round "$COUNT"
+    under_bpftrace bpftrace-capture.$round "$CAPTURE" 6
+    under_bpftrace bpftrace-capture-kfunc.$round "$CAPTURE_KFUNC" 5
+    under_bpftrace bpftrace-count.$round "$COUNT" 6
 done
 sysctl -qw kernel.bpf_stats_enabled=0
 
@@ -132,14 +160,19 @@ for t in $TRACERS; do
     done
     echo "  $t $best (rounds:$all)" >> $OUT
 done
-echo "ratio to bpftrace-capture, per round, median last:" >> $OUT
-for t in notifier-top-fentry notifier-top-kprobe bpftrace-count; do
-    ratios=""
+# Each round's ratio of $1's figure to $2's, then the median of the three.
+ratios() {
+    r=""
     for round in $ROUNDS; do
-        ratios="$ratios $(echo "$(per_cycle $VM_OUT/progs-$t.$round.json) $(per_cycle $VM_OUT/progs-bpftrace-capture.$round.json)" \
+        r="$r $(echo "$(per_cycle $VM_OUT/progs-$1.$round.json) $(per_cycle $VM_OUT/progs-$2.$round.json)" \
             | awk '{ printf "%.2f", $1 / $2 }')"
     done
-    median=$(echo $ratios | tr ' ' '\n' | sort -n | sed -n 2p)
-    echo "  $t$ratios median $median" >> $OUT
+    echo "$r median $(echo $r | tr ' ' '\n' | sort -n | sed -n 2p)"
+}
+for base in bpftrace-capture bpftrace-capture-kfunc; do
+    echo "ratio to $base, per round, median last:" >> $OUT
+    for t in notifier-top-fentry notifier-top-kprobe bpftrace-capture-kfunc bpftrace-count; do
+        [ $t = $base ] || echo "  $t$(ratios $t $base)" >> $OUT
+    done
 done
 cat $OUT
