@@ -3,7 +3,7 @@
 use aya_ebpf::{
     bindings::{BPF_EXIST, BPF_NOEXIST},
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use notifier_common::RING_BYTES;
 
@@ -23,7 +23,6 @@ pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Entry {
-    /// Entry time; 0 marks a slot with no call in progress.
     pub ts: u64,
     pub arg0: u64,
     pub arg1: u64,
@@ -33,45 +32,33 @@ pub struct Entry {
 
 const TASKS: u32 = 16384;
 
-/// Entry → return slots. A task keeps its slot between calls, so a call costs two
-/// lockless lookups instead of an insert and a delete under the bucket lock (the kernel's
-/// run-time statistics put those at a third of a hook's cost). LRU: slots of tasks that
-/// exited age out instead of filling the map.
+/// Entry → return state per task. Plain hash maps, not LRU: a hash map's bucket lock
+/// detects a program re-entering it on the same CPU and fails the call instead of
+/// spinning, while the LRU's free-list locks have no such guard — with the rules' hooks on
+/// lock functions and the scheduler, a guest deadlocked once in a few runs with LRU slots.
 #[map]
-pub static INSERT_ENTRY: LruHashMap<u64, Entry> = LruHashMap::with_max_entries(TASKS, 0);
+pub static INSERT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
-pub static REMOVE_ENTRY: LruHashMap<u64, Entry> = LruHashMap::with_max_entries(TASKS, 0);
+pub static REMOVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
-pub static RANGE_ENTRY: LruHashMap<u64, Entry> = LruHashMap::with_max_entries(TASKS, 0);
+pub static RANGE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
-pub static READ_ENTRY: LruHashMap<u64, Entry> = LruHashMap::with_max_entries(TASKS, 0);
+pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 
-/// Records the call of task `key` (its `pid_tgid`) in its slot.
+/// Records the call of task `key` (its `pid_tgid`).
 #[inline(always)]
-pub fn stash(slots: &LruHashMap<u64, Entry>, key: u64, entry: &Entry) {
-    match slots.get_ptr_mut(&key) {
-        // SAFETY: a valid map value; only this task's own probes touch its slot.
-        Some(slot) => unsafe { *slot = *entry },
-        None => {
-            let _ = slots.insert(&key, entry, 0);
-        }
-    }
+pub fn stash(slots: &HashMap<u64, Entry>, key: u64, entry: &Entry) {
+    let _ = slots.insert(&key, entry, 0);
 }
 
-/// Takes the call of task `key` out of its slot (None if no call was recorded: the tool
-/// attached in the middle of it, or the slot was never made).
+/// Takes the call of task `key` out (None if no call was recorded: the tool attached in
+/// the middle of it).
 #[inline(always)]
-pub fn take(slots: &LruHashMap<u64, Entry>, key: u64) -> Option<Entry> {
-    let slot = slots.get_ptr_mut(&key)?;
-    // SAFETY: as in `stash`.
-    unsafe {
-        let entry = *slot;
-        if entry.ts == 0 {
-            return None;
-        }
-        (*slot).ts = 0;
-        Some(entry)
-    }
+pub fn take(slots: &HashMap<u64, Entry>, key: u64) -> Option<Entry> {
+    // SAFETY: the value is copied out before the entry is removed.
+    let entry = unsafe { slots.get(&key) }.copied()?;
+    let _ = slots.remove(&key);
+    Some(entry)
 }
 
 /// Tasks inside a driver callback: presence is the state (see `enter_context`).

@@ -19,7 +19,7 @@ command -v bpftool >/dev/null || skip "no bpftool"
 insmod "$NT_FIXTURE" || fail "insmod"
 trap 'rmmod notifier_fixture' EXIT
 OUT=$VM_OUT/cost.txt
-N=200000
+N=100000
 rate() { nfctl scenario churn $N | jq -r .pairs_per_sec; }
 echo "kernel $(uname -r), churn of $N insert/read_begin/remove cycles" > $OUT
 echo "churn pairs/s, no tracer: $(rate)" >> $OUT
