@@ -22,15 +22,12 @@ pub enum EventKind {
     /// The kernel linked a deferred insert into the tree (the last `mn_itree_inv_end` of an
     /// invalidation drained `deferred_list`). `sub`, `mm`, `start`, `last`.
     DeferredInsertApplied = 2,
-    /// `mmu_interval_notifier_remove` entered at a time it can wait: an invalidation is in
-    /// flight, or the caller is inside a callback or holds a range open. `sub`, `mm`,
-    /// `start`, `last`; callbacks can still arrive until [`EventKind::RemoveEnd`]. Flags
-    /// [`flags::IN_CALLBACK`], [`flags::IN_RANGE`]; `aux` = a lock callbacks take that the
-    /// caller holds (rules only). Any other remove is its `RemoveEnd` alone.
+    /// `mmu_interval_notifier_remove` entered. `sub`, `mm`, `start`, `last`; callbacks can
+    /// still arrive until [`EventKind::RemoveEnd`]. Flags [`flags::IN_CALLBACK`],
+    /// [`flags::IN_RANGE`]; `aux` = a lock callbacks take that the caller holds (rules only).
     RemoveBegin = 3,
-    /// `mmu_interval_notifier_remove` returned: the interval is gone. `sub`, `mm`, `start`,
-    /// `last`; `dur_ns` = time spent in remove, which includes waiting for an in-flight
-    /// invalidation.
+    /// `mmu_interval_notifier_remove` returned: the interval is gone. `dur_ns` = time spent
+    /// in remove, which includes waiting for an in-flight invalidation.
     RemoveEnd = 4,
     /// `__mmu_notifier_invalidate_range_start` returned. `sub` = the range pointer (it keys
     /// the matching end), `mm`, `start`, `last` (end - 1), `event` = `mmu_notifier_event`,
@@ -468,11 +465,6 @@ pub mod names {
 /// Ring buffer size in bytes (a power of two, multiple of the page size): room for ~87k
 /// events, a few hundred milliseconds of the heaviest churn the test bed produces.
 pub const RING_BYTES: u32 = 8 << 20;
-
-/// Queued bytes from which a hook wakes the reader. Below it, events are submitted without
-/// a wake-up and the reader drains the ring on its own tick: a wake-up is an irq_work (a
-/// self-interrupt) inside the hook, paid per event whenever the reader has caught up.
-pub const WAKE_BYTES: u64 = RING_BYTES as u64 / 4;
 
 #[cfg(feature = "user")]
 // SAFETY: plain old data, repr(C), no padding holes.

@@ -10,20 +10,16 @@ use notifier_common::{MISSING, flags, mmap_lock};
 use crate::{
     emit::task_key,
     kernel::{off, read},
-    maps::{CALLBACK_ENTRY, HELD, any_in_context},
+    maps::{CALLBACK_ENTRY, HELD},
 };
 
-/// Tasks between a successful range start and its end: value = the mm (a context map:
-/// see `maps::enter_context`).
+/// Tasks between a successful range start and its end: value = the mm.
 #[map]
 pub static OPEN_RANGE: HashMap<u64, u64> = HashMap::with_max_entries(16384, 0);
 
 /// IN_CALLBACK / IN_RANGE bits for the current task calling into `mm`.
 #[inline(always)]
 pub fn task_flags(mm: u64) -> u8 {
-    if !any_in_context() {
-        return 0;
-    }
     let key = task_key();
     let mut f = 0;
     if CALLBACK_ENTRY.get_ptr(&key).is_some() {
@@ -41,9 +37,6 @@ pub fn task_flags(mm: u64) -> u8 {
 /// the callback that needs it.
 #[inline(always)]
 pub fn held_callback_lock() -> u64 {
-    if !any_in_context() {
-        return 0;
-    }
     // SAFETY: value copied out.
     let Some(held) = (unsafe { HELD.get(&task_key()) }).copied() else {
         return 0;

@@ -1,10 +1,7 @@
 //! Filling and submitting one event.
 
-use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-};
-use notifier_common::{EVENT_SIZE, Event, EventKind, WAKE_BYTES};
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns};
+use notifier_common::{EVENT_SIZE, Event, EventKind};
 
 use crate::{
     kernel::off,
@@ -14,28 +11,13 @@ use crate::{
 /// True when the current task is notifier-top itself.
 #[inline(always)]
 pub fn is_self() -> bool {
-    is_self_task(task_key())
+    (bpf_get_current_pid_tgid() >> 32) as u32 == off!(self_tgid)
 }
 
-/// True when `pid_tgid` is notifier-top's.
-#[inline(always)]
-pub fn is_self_task(pid_tgid: u64) -> bool {
-    (pid_tgid >> 32) as u32 == off!(self_tgid)
-}
-
-/// Reserves a record, lets `fill` set the kind-specific fields, and submits it.
+/// Reserves a record, lets `fill` set the kind-specific fields, and submits it. A full ring
+/// buffer bumps the per-CPU drop counter.
 #[inline(always)]
 pub fn emit(kind: EventKind, fill: impl FnOnce(&mut Event)) {
-    emit_as(kind, task_key(), now(), fill)
-}
-
-/// `emit` for a hit that already holds the task's `pid_tgid` and the time: each is a
-/// helper call, and the hot hooks (insert, remove, read_begin) take them once per hit.
-///
-/// The reader is woken only once `WAKE_BYTES` are queued (it polls on a short tick
-/// otherwise). A full ring buffer bumps the per-CPU drop counter.
-#[inline(always)]
-pub fn emit_as(kind: EventKind, pid_tgid: u64, ts_ns: u64, fill: impl FnOnce(&mut Event)) {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         if let Some(n) = DROPS.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, no concurrent writer on this CPU with preemption off.
@@ -46,25 +28,20 @@ pub fn emit_as(kind: EventKind, pid_tgid: u64, ts_ns: u64, fill: impl FnOnce(&mu
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` points at ring-buffer memory reserved for one Event (8-byte aligned,
     // EVENT_SIZE a multiple of 8); it is zeroed first and filled in place (a stack copy
-    // would eat into the 512-byte BPF stack). The zeroing is explicit word stores: a
+    // would eat into the 512-byte BPF stack). The zeroing is twelve explicit stores: a
     // memset becomes a byte loop the 6.1 verifier walks once per byte and state.
     unsafe {
         let words = ev as *mut u64;
         for i in 0..EVENT_SIZE / 8 {
             words.add(i).write_volatile(0);
         }
-        (*ev).ts_ns = ts_ns;
-        (*ev).pid_tgid = pid_tgid;
+        (*ev).ts_ns = bpf_ktime_get_ns();
+        (*ev).pid_tgid = bpf_get_current_pid_tgid();
         (*ev).kind = kind as u8;
         (*ev).comm = bpf_get_current_comm().unwrap_or_default();
         fill(&mut *ev);
     }
-    let wake = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKE_BYTES {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
-    };
-    entry.submit(wake as u64);
+    entry.submit(0);
 }
 
 /// Current time for durations measured between an entry and a return probe.

@@ -4,9 +4,7 @@
 //! its offset from the read-only `LAYOUT` global, which the loader fills before the
 //! verifier sees the program (the verifier then treats the offsets as known constants).
 
-use core::ffi::c_void;
-
-use aya_ebpf::helpers::{bpf_probe_read_kernel, generated};
+use aya_ebpf::helpers::bpf_probe_read_kernel;
 use notifier_common::{FieldOffset, KernelLayout, MISSING};
 
 #[unsafe(no_mangle)]
@@ -35,89 +33,19 @@ pub fn read<T>(base: u64, off: FieldOffset) -> Result<T, i64> {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
 }
 
-/// The interval bounds and mm a notifier carries.
+/// The interval bounds, mm and callback a notifier carries.
 pub struct Notifier {
     pub mm: u64,
     pub start: u64,
     pub last: u64,
 }
 
-/// Two reads: the mm, and the bounds (`interval_tree.start` and `.last` are adjacent on
-/// every kernel, so one 16-byte read). Under the kernel's run-time statistics a read costs
-/// per word copied as much as per call: one copy of the whole 88-byte struct was slower
-/// than reading the three fields.
 #[inline(always)]
 pub fn notifier(sub: u64) -> Result<Notifier, i64> {
-    let mm = read(sub, off!(sub_mm))?;
-    let (start, last) = bounds(sub)?;
-    Ok(Notifier { mm, start, last })
-}
-
-/// A notifier's `interval_tree.start` and `.last`.
-#[inline(always)]
-pub fn bounds(sub: u64) -> Result<(u64, u64), i64> {
-    let (start, last) = (off!(sub_start), off!(sub_last));
-    if last == start.wrapping_add(8) {
-        let [s, l]: [u64; 2] = read(sub, start)?;
-        Ok((s, l))
-    } else {
-        Ok((read(sub, start)?, read(sub, last)?))
-    }
-}
-
-/// What an insert reads from its notifier.
-pub struct Inserted {
-    pub mm: u64,
-    pub start: u64,
-    pub last: u64,
-    pub ops: u64,
-    pub seq: u64,
-    /// `interval_tree.rb.__rb_parent_color`, at offset 0: the node itself while queued on
-    /// `deferred_list` (`RB_CLEAR_NODE`).
-    pub parent: u64,
-}
-
-/// Words at the head of a notifier an insert may copy: the whole struct (88 bytes) on
-/// every kernel checked.
-const HEAD_WORDS: usize = 12;
-
-/// Everything an insert reads from its notifier, in one copy of the struct's head up to
-/// the last field needed (never past it: stack notifiers sit next to guard pages).
-#[inline(always)]
-pub fn inserted(sub: u64) -> Result<Inserted, i64> {
-    let fields = [
-        off!(sub_mm),
-        off!(sub_start),
-        off!(sub_last),
-        off!(sub_ops),
-        off!(sub_seq),
-    ];
-    let mut end = 8;
-    for o in fields {
-        if o == MISSING || o % 8 != 0 {
-            return Err(-1);
-        }
-        end = end.max(o + 8);
-    }
-    if sub == 0 || end as usize > HEAD_WORDS * 8 {
-        return Err(-1);
-    }
-    let mut head = [0u64; HEAD_WORDS];
-    // SAFETY: `head` holds `end` bytes; the helper validates the source address.
-    let ret = unsafe {
-        generated::bpf_probe_read_kernel(head.as_mut_ptr().cast(), end, sub as *const c_void)
-    };
-    if ret != 0 {
-        return Err(ret);
-    }
-    let word = |o: FieldOffset| head.get(o as usize / 8).copied().unwrap_or(0);
-    Ok(Inserted {
-        mm: word(fields[0]),
-        start: word(fields[1]),
-        last: word(fields[2]),
-        ops: word(fields[3]),
-        seq: word(fields[4]),
-        parent: head[0],
+    Ok(Notifier {
+        mm: read(sub, off!(sub_mm))?,
+        start: read(sub, off!(sub_start))?,
+        last: read(sub, off!(sub_last))?,
     })
 }
 

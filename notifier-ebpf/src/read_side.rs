@@ -9,10 +9,10 @@ use notifier_common::EventKind;
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit_as, is_self_task, now, task_key},
+    emit::{emit, is_self, now, task_key},
     filter,
-    kernel::{bounds, off, read},
-    maps::{Entry, READ_ENTRY, stash, take},
+    kernel::{off, read},
+    maps::{Entry, READ_ENTRY},
 };
 
 #[fentry(function = "mmu_interval_read_begin")]
@@ -42,12 +42,10 @@ pub fn read_begin_kretprobe(ctx: RetProbeContext) -> u32 {
 }
 
 fn on_entry(sub: u64) {
-    let task = task_key();
-    if is_self_task(task) {
+    if is_self() {
         return;
     }
-    // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
-    // the mm (read here for the filter) in arg3.
+    // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
     let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
     if !filter::wanted(mm) {
         return;
@@ -57,22 +55,23 @@ fn on_entry(sub: u64) {
         arg0: sub,
         arg1: task_flags(mm) as u64,
         arg2: held_callback_lock(),
-        arg3: mm,
     };
-    stash(&READ_ENTRY, task, &entry);
+    let _ = READ_ENTRY.insert(&task_key(), &entry, 0);
 }
 
 fn on_return(seq: u64) {
-    let task = task_key();
-    let Some(entry) = take(&READ_ENTRY, task) else {
+    let key = task_key();
+    // SAFETY: value copied out before removal.
+    let Some(entry) = (unsafe { READ_ENTRY.get(&key) }).copied() else {
         return;
     };
-    let ts = now();
-    let dur = ts - entry.ts;
+    let _ = READ_ENTRY.remove(&key);
+    let dur = now() - entry.ts;
     let sub = entry.arg0;
-    let mm = entry.arg3;
-    let (start, last) = bounds(sub).unwrap_or((0, 0));
-    emit_as(EventKind::ReadBegin, task, ts, |e| {
+    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
+    let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
+    let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
+    emit(EventKind::ReadBegin, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;

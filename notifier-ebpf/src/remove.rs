@@ -9,10 +9,10 @@ use notifier_common::{EventKind, flags};
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit_as, is_self_task, now, task_key},
+    emit::{emit, is_self, now, task_key},
     filter,
     kernel::notifier,
-    maps::{Entry, REMOVE_ENTRY, any_in_context, deferred_forget, stash, take},
+    maps::{Entry, REMOVE_ENTRY, deferred_forget},
 };
 
 #[fentry(function = "mmu_interval_notifier_remove")]
@@ -42,68 +42,54 @@ pub fn remove_kretprobe(_ctx: RetProbeContext) -> u32 {
 }
 
 fn on_entry(sub: u64) {
-    let task = task_key();
-    if is_self_task(task) {
+    if is_self() {
         return;
     }
     // A pending insert removed before it was applied is simply unhooked by the kernel.
     deferred_forget(sub);
-    // Plain scalars set on both paths (see insert.rs).
-    let (mm, start, last, partial) = match notifier(sub) {
-        Ok(n) => (n.mm, n.start, n.last, 0),
-        Err(_) => (0, 0, 0, flags::PARTIAL),
-    };
+    let n = notifier(sub);
+    let mm = n.as_ref().map(|n| n.mm).unwrap_or(0);
     if !filter::wanted(mm) {
         return;
     }
-    let ts = now();
-    stash(
-        &REMOVE_ENTRY,
-        task,
+    let _ = REMOVE_ENTRY.insert(
+        &task_key(),
         &Entry {
-            ts,
+            ts: now(),
             arg0: sub,
             arg1: mm,
-            arg2: start,
-            arg3: last,
+            arg2: 0,
         },
+        0,
     );
-    // Only a remove that can wait is announced at entry: one made while an invalidation
-    // is in flight (some task holds a range open), or from inside a callback or an open
-    // range — the self-deadlock the rules look for. Any other remove is one event, at
-    // return, and half the cost. (An invalidation that starts between here and the
-    // kernel's own check still shows, as RemoveEnd's duration.)
-    if !any_in_context() {
-        return;
-    }
     let where_from = task_flags(mm);
     let lock = held_callback_lock();
-    emit_as(EventKind::RemoveBegin, task, ts, |e| {
+    emit(EventKind::RemoveBegin, |e| {
         e.sub = sub;
-        e.mm = mm;
-        e.start = start;
-        e.last = last;
-        e.flags = where_from | partial;
+        e.flags = where_from;
         e.aux = lock;
+        match &n {
+            Ok(n) => {
+                e.mm = n.mm;
+                e.start = n.start;
+                e.last = n.last;
+            }
+            Err(_) => e.flags |= flags::PARTIAL,
+        }
     });
 }
 
 fn on_return() {
-    let task = task_key();
-    let Some(entry) = take(&REMOVE_ENTRY, task) else {
+    let key = task_key();
+    // SAFETY: value copied out before removal.
+    let Some(entry) = (unsafe { REMOVE_ENTRY.get(&key) }).copied() else {
         return;
     };
-    let ts = now();
-    let dur = ts - entry.ts;
-    emit_as(EventKind::RemoveEnd, task, ts, |e| {
+    let _ = REMOVE_ENTRY.remove(&key);
+    let dur = now() - entry.ts;
+    emit(EventKind::RemoveEnd, |e| {
         e.sub = entry.arg0;
         e.mm = entry.arg1;
-        e.start = entry.arg2;
-        e.last = entry.arg3;
-        // A notifier always has an mm: none means it could not be read at entry.
-        if entry.arg1 == 0 {
-            e.flags = flags::PARTIAL;
-        }
         e.dur_ns = dur;
     });
 }

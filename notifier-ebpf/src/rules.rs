@@ -25,7 +25,7 @@ use crate::{
     emit::{emit, is_self, task_key},
     filter,
     kernel::{off, read},
-    maps::{CALLBACK_ENTRY, Entry, HELD, any_in_context, enter_context, leave_context},
+    maps::{CALLBACK_ENTRY, Entry, HELD},
 };
 
 /// Kernel stacks proving each hazard, referenced by id from the events.
@@ -62,9 +62,6 @@ fn report<C: StackIdContext>(ctx: &C, code: u8, cb: Option<&Entry>, aux: u64, fu
 }
 
 fn current_callback() -> Option<Entry> {
-    if !any_in_context() {
-        return None;
-    }
     // SAFETY: value copied out.
     unsafe { CALLBACK_ENTRY.get(&task_key()) }.copied()
 }
@@ -91,9 +88,6 @@ fn on_alloc<C: StackIdContext>(ctx: &C, gfp: u32, call_site: u64) {
                 call_site,
             );
         }
-        return;
-    }
-    if !any_in_context() {
         return;
     }
     // SAFETY: value copied out.
@@ -172,13 +166,10 @@ fn on_lock<C: StackIdContext>(ctx: &C, lock: u64) {
             break;
         }
     }
-    enter_context(&HELD, &held);
+    let _ = HELD.insert(&key, &held, 0);
 }
 
 fn on_unlock(lock: u64) {
-    if !any_in_context() {
-        return;
-    }
     let key = task_key();
     // SAFETY: value copied out.
     let Some(mut held) = (unsafe { HELD.get(&key) }).copied() else {
@@ -192,9 +183,9 @@ fn on_unlock(lock: u64) {
         any |= *slot != 0;
     }
     if any {
-        enter_context(&HELD, &held);
+        let _ = HELD.insert(&key, &held, 0);
     } else {
-        leave_context(&HELD);
+        let _ = HELD.remove(&key);
     }
 }
 

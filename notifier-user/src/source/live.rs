@@ -3,8 +3,6 @@
 use anyhow::{Context as _, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use notifier_common::{EVENT_SIZE, Event, names};
-use std::time::Duration;
-
 use tokio::io::unix::AsyncFd;
 
 use crate::probe::Probes;
@@ -15,8 +13,6 @@ pub struct LiveSource {
     drops: PerCpuArray<MapData, u64>,
     /// Records whose size did not match the ABI (a build mismatch: never expected).
     pub malformed: u64,
-    /// The last batch stopped at `BATCH_MAX` with events left in the ring.
-    backlog: bool,
 }
 
 impl LiveSource {
@@ -40,28 +36,27 @@ impl LiveSource {
             ring,
             drops,
             malformed: 0,
-            backlog: false,
         })
     }
 
-    /// Waits until the kernel wakes us (a quarter of the ring is queued) or the poll tick
-    /// passes, then hands up to [`BATCH_MAX`] queued events to `sink` (none on an idle
-    /// tick). After a batch cut short, the rest follows without waiting.
+    /// Waits until the ring buffer has data, then hands up to [`BATCH_MAX`] queued events
+    /// to `sink`.
     pub async fn next_batch(&mut self, mut sink: impl FnMut(&Event)) -> Result<usize> {
-        if self.backlog {
-            tokio::task::yield_now().await;
-        } else if let Ok(guard) = tokio::time::timeout(POLL, self.ring.readable_mut()).await {
-            // Cleared before draining: whatever arrives after the drain wakes us again or
-            // waits for the tick.
-            guard.context("polling the ring buffer")?.clear_ready();
-        }
+        let mut guard = self
+            .ring
+            .readable_mut()
+            .await
+            .context("polling the ring buffer")?;
         let n = drain(
-            self.ring.get_mut(),
+            guard.get_inner_mut(),
             &mut self.malformed,
             &mut sink,
             BATCH_MAX,
         );
-        self.backlog = n == BATCH_MAX;
+        // Still ready when the batch was cut short: the rest comes with the next call.
+        if n < BATCH_MAX {
+            guard.clear_ready();
+        }
         Ok(n)
     }
 
@@ -87,12 +82,6 @@ impl LiveSource {
 /// would keep a caller's select loop (keys, frames, signals) waiting for a second under
 /// emulation.
 pub const BATCH_MAX: usize = 4096;
-
-/// How often the ring is drained when the kernel does not wake us: events are submitted
-/// without a wake-up until `WAKE_BYTES` are queued, which spares the hooks a self-interrupt
-/// per event. 20 ms is below what a person notices and, at a million events per second,
-/// a quarter of the ring.
-const POLL: Duration = Duration::from_millis(20);
 
 fn drain(
     ring: &mut RingBuf<MapData>,
