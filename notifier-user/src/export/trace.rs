@@ -66,17 +66,16 @@ struct JsonEvent<'a> {
     dur_ns: u64,
 }
 
-fn has_range(ev: &Event, k: EventKind) -> bool {
-    match k {
-        EventKind::MmRegister
-        | EventKind::MmRelease
-        | EventKind::MmDestroy
-        | EventKind::MmWalked
-        | EventKind::Hazard => false,
-        // Recordings made before removes carried their range have none.
-        EventKind::RemoveEnd => ev.start != 0 || ev.last != 0,
-        _ => true,
-    }
+fn has_range(k: EventKind) -> bool {
+    !matches!(
+        k,
+        EventKind::RemoveEnd
+            | EventKind::MmRegister
+            | EventKind::MmRelease
+            | EventKind::MmDestroy
+            | EventKind::MmWalked
+            | EventKind::Hazard
+    )
 }
 
 fn has_event(k: EventKind) -> bool {
@@ -98,8 +97,8 @@ pub fn json(ev: &Event, owner: Option<&Symbol>, ptr: &Pointers) -> String {
         comm: ev.comm_str(),
         mm: ptr.show(ev.mm),
         sub: ptr.show(ev.sub),
-        start: has_range(ev, k).then(|| format!("0x{:x}", ev.start)),
-        last: has_range(ev, k).then(|| format!("0x{:x}", ev.last)),
+        start: has_range(k).then(|| format!("0x{:x}", ev.start)),
+        last: has_range(k).then(|| format!("0x{:x}", ev.last)),
         event: has_event(k).then(|| event_name(ev.event)),
         flags: flag_names(ev.flags),
         ret: ev.ret,
@@ -125,7 +124,7 @@ pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
         ev.tid(),
         kind.map_or("unknown", EventKind::name)
     );
-    if has_range(ev, k) {
+    if has_range(k) {
         let size = ev.last.wrapping_sub(ev.start).wrapping_add(1);
         let _ = write!(
             s,
@@ -192,31 +191,6 @@ mod tests {
         assert_eq!(j["start"], "0x1000");
         assert_eq!(j["mm"], "0x10");
         assert_eq!(j["flags"], serde_json::json!(["deferred", "locked"]));
-    }
-
-    #[test]
-    fn removes_show_their_range_unless_recorded_without_one() {
-        let removed = Event {
-            kind: EventKind::RemoveEnd as u8,
-            start: 0x1000,
-            last: 0x1fff,
-            ..Default::default()
-        };
-        let j: serde_json::Value =
-            serde_json::from_str(&json(&removed, None, &Pointers::new(true))).unwrap();
-        assert_eq!(
-            (&j["start"], &j["last"]),
-            (&"0x1000".into(), &"0x1fff".into())
-        );
-        let old = Event {
-            start: 0,
-            last: 0,
-            ..removed
-        };
-        let j: serde_json::Value =
-            serde_json::from_str(&json(&old, None, &Pointers::new(true))).unwrap();
-        assert!(j.get("start").is_none_or(|v| v.is_null()), "{j}");
-        assert!(!human(&old, 0, None).contains("0x0-0x0"));
     }
 
     #[test]
