@@ -10,9 +10,9 @@
 # sequence, durations from entry maps); and bpftrace only counting calls (a floor: nothing
 # captured). The figure is in-kernel ns per cycle: the run time of every program the cycle
 # hits, summed. Emulation makes runs noisy (a vCPU descheduled on the host inflates
-# whatever program it was in), so each run is long (N cycles, seconds per tracer), the
-# four run three times interleaved, and the comparison is each round's ratio to
-# bpftrace-capture (kprobes) in that same round, the median of three.
+# whatever program it was in), so each run is long (N cycles, seconds per tracer) and the
+# comparison is each round's ratio to bpftrace-capture (kprobes) in that same round (the
+# median when there are several rounds).
 # timeout: 600
 . tests/vm/lib.sh
 [ -f "$NT_FIXTURE" ] || fail "no fixture module"
@@ -118,7 +118,10 @@ kprobe:mmu_interval_read_begin { @b[comm] = count() }
 kretprobe:mmu_interval_read_begin { @be[comm] = count() }'
 
 TRACERS="notifier-top-fentry bpftrace-capture bpftrace-capture-kfunc bpftrace-count"
-ROUNDS="1 2 3"
+# One round by default: every tracer start and stop patches kernel text, and on 7.3 under
+# TCG a patch racing a running CPU twice ended in an int3 oops. ROUNDS="1 2 3" gives
+# three interleaved rounds and their median.
+ROUNDS="1"
 for round in $ROUNDS; do
     under_top notifier-top-fentry.$round
     under_bpftrace bpftrace-capture.$round "$CAPTURE" 6
@@ -167,7 +170,7 @@ ratios() {
         r="$r $(echo "$(per_cycle $VM_OUT/progs-$1.$round.json) $(per_cycle $VM_OUT/progs-$2.$round.json)" \
             | awk '{ printf "%.2f", $1 / $2 }')"
     done
-    echo "$r median $(echo $r | tr ' ' '\n' | sort -n | sed -n 2p)"
+    echo "$r median $(echo $r | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
 }
 for base in bpftrace-capture bpftrace-capture-kfunc; do
     echo "ratio to $base, per round, median last:" >> $OUT
