@@ -116,7 +116,7 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
         .with_context(|| format!("creating {}", console_log.display()))?;
 
     let mut append = format!(
-        "console=ttyS0 loglevel=4 panic=-1 ntmods={} ntcmd={} ntkeep={}",
+        "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={} ntkeep={}",
         k.modules_dir().display(),
         script.display(),
         keep_visible()?
