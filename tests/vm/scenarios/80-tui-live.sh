@@ -35,8 +35,9 @@ tmux -f /dev/null new-session -d -s nt -x 120 -y 40 \
     "$NT_TOP top --summary-json $W/summary.json 2> $W/top.err; echo exited \$? > $W/exit"
 until_screen "PID +COMM" 120000 > /dev/null
 # 30k insert/remove pairs/s, each four events (insert, read_begin, remove begin and end):
-# 120k events/s, steadily, for 8 s.
-nfctl scenario churn-rate 30000 8 > $W/churn.json &
+# 120k events/s, steadily, for 12 s: keys (up to 1 s each) and the rate samples must fit
+# inside it even on a slow run (8 s once ran out).
+nfctl scenario churn-rate 30000 12 > $W/churn.json &
 CHURN=$!
 sleep 2
 # Under that load: the help overlay, back, the events view, the processes view.
