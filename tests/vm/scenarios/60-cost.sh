@@ -4,11 +4,11 @@
 #
 # Four tracers, one after the other, each over the same churn of N insert/read_begin/remove
 # cycles: notifier-top (fentry; one 7.3 run with the kprobe mode added here hit an int3
-# oops in the kernel, so that mode's cost is not measured); bpftrace tracing the same facts notifier-top
-# captures, once with kprobes and once with kfunc/kretfunc (the peer a driver developer
-# would write: a printf line per call with the notifier's mm, bounds, callback and
-# sequence, durations from entry maps); and bpftrace only counting calls (a floor: nothing
-# captured). The figure is in-kernel ns per cycle: the run time of every program the cycle
+# oops in the kernel, so that mode's cost is not measured); bpftrace tracing the same
+# facts notifier-top captures, once with kprobes and once with kfunc/kretfunc (the peer a
+# driver developer would write: a printf line per call with the notifier's mm, bounds,
+# callback and sequence, durations from entry maps); and bpftrace only counting calls (a
+# floor: nothing captured). The figure is in-kernel ns per cycle: the run time of every program the cycle
 # hits, summed. Emulation makes runs noisy (a vCPU descheduled on the host inflates
 # whatever program it was in), so each run is long (N cycles, seconds per tracer) and the
 # comparison is each round's ratio to bpftrace-capture (kprobes) in that same round (the
