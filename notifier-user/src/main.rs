@@ -118,9 +118,9 @@ async fn capture(capture: &CaptureArgs, mut pipeline: Pipeline, rules: bool) -> 
     let end = session.run(capture.duration, &mut pipeline).await?;
     let written = pipeline.finish()?;
     eprintln!(
-        "notifier-top: {} events, {} lost{}",
+        "notifier-top: {} events, {}{}",
         end.events,
-        end.dropped,
+        end.loss,
         written
             .map(|n| format!(", {n} recorded"))
             .unwrap_or_default()
@@ -168,9 +168,9 @@ async fn record(args: RecordArgs) -> Result<ExitCode> {
     let end = session.run(args.capture.duration, &mut p).await?;
     let written = p.finish()?.unwrap_or(0);
     eprintln!(
-        "notifier-top: {written} events recorded to {} ({} lost)",
+        "notifier-top: {written} events recorded to {} ({})",
         args.output.display(),
-        end.dropped
+        end.loss
     );
     if let Some(path) = &args.capture.summary_json {
         write_json(
@@ -198,7 +198,7 @@ async fn top(args: CaptureArgs) -> Result<ExitCode> {
     );
     app.kernel_filter = config.selection.describe();
     let (app, end) = tui::run_live(&mut session, app).await?;
-    eprintln!("notifier-top: {} events, {} lost", end.events, end.dropped);
+    eprintln!("notifier-top: {} events, {}", end.events, end.loss);
     if let Some(path) = &args.summary_json {
         write_json(
             path,
@@ -372,11 +372,8 @@ fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
     eprintln!(
         "notifier-top snapshot: {} processes, {intervals} intervals{}",
         snap.processes.len(),
-        if end.dropped > 0 {
-            format!(
-                " — {} events lost: the snapshot may be incomplete",
-                end.dropped
-            )
+        if end.loss.any() {
+            format!(" — {}: the snapshot may be incomplete", end.loss)
         } else {
             String::new()
         }

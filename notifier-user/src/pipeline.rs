@@ -17,7 +17,7 @@ use crate::{
     probe::HookStatus,
     record::{RecordingWriter, StackRecord},
     rules::Engine,
-    session::Sink,
+    session::{Loss, Sink},
     symbols::Symbol,
 };
 
@@ -143,11 +143,12 @@ impl Sink for Pipeline {
         self.stacks.insert(id, frames);
     }
 
-    fn lost(&mut self, total: u64) {
-        if total != self.mirror.counters.lost {
-            self.mirror.set_lost(total);
+    fn lost(&mut self, loss: Loss) {
+        let c = &self.mirror.counters;
+        if (loss.ring_full, loss.skipped) != (c.lost, c.skipped) {
+            self.mirror.set_lost(loss);
             if let Some(w) = &mut self.recording {
-                let r = w.lost(total);
+                let r = w.lost(loss);
                 self.keep(r);
             }
         }

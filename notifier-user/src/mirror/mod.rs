@@ -20,6 +20,8 @@ pub use latency::{Latency, Sketch};
 
 use audit::Candidate;
 
+use crate::session::Loss;
+
 /// A read_begin that took longer than this waited for an invalidation.
 pub const READ_BEGIN_WAIT_NS: u64 = 10_000;
 const EAGAIN: i32 = -11;
@@ -157,6 +159,8 @@ pub struct Counters {
     pub insert_failures: u64,
     /// Ring-buffer drops reported by the kernel.
     pub lost: u64,
+    /// Program runs the kernel skipped (each may be a missing event).
+    pub skipped: u64,
     pub unknown_kind: u64,
     /// An insert for a pointer still registered: a remove was missed.
     pub insert_over_live: u64,
@@ -410,10 +414,13 @@ impl Mirror {
     /// drift, and repairs the mirror so it matches the kernel's tree again.
     fn settle(&mut self, now_ns: Option<u64>) {
         for ((mm, sub), c) in self.audit.due(now_ns) {
-            let cause = match (self.counters.lost > 0, c.kind) {
-                (true, _) => "events were lost (the ring buffer was full)",
-                (false, DriftKind::Missing) => "no insert event reached notifier-top for it",
-                (false, DriftKind::Extra) => "no remove event reached notifier-top for it",
+            let cause = match (self.counters.lost > 0, self.counters.skipped > 0, c.kind) {
+                (true, _, _) => "events were lost (the ring buffer was full)",
+                (false, true, _) => {
+                    "events were lost (the kernel skipped runs of notifier-top's programs)"
+                }
+                (false, false, DriftKind::Missing) => "no insert event reached notifier-top for it",
+                (false, false, DriftKind::Extra) => "no remove event reached notifier-top for it",
             };
             let bounds = |iv: &Interval| iv.start == c.ev.start && iv.last == c.ev.last;
             let current = self.mms.get(&mm).and_then(|m| m.intervals.get(&sub));
@@ -525,9 +532,10 @@ impl Mirror {
         }
     }
 
-    /// Records the kernel's count of events lost to a full ring buffer.
-    pub fn set_lost(&mut self, lost: u64) {
-        self.counters.lost = lost;
+    /// Records the kernel's counts of what it did not capture.
+    pub fn set_lost(&mut self, loss: Loss) {
+        self.counters.lost = loss.ring_full;
+        self.counters.skipped = loss.skipped;
     }
 
     fn owner_id(&mut self, func: u64) -> OwnerId {

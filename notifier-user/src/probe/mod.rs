@@ -7,6 +7,7 @@ pub mod filter;
 pub mod layout;
 pub mod plan;
 pub mod preflight;
+pub mod skips;
 pub mod stacks;
 pub mod tracefs;
 pub mod walk;

@@ -8,7 +8,8 @@
 //!   'E' events: u32 count, then lz4 block of count × EVENT_SIZE bytes
 //!   'S' symbol: JSON {addr, name, module}      (an owner learned during capture)
 //!   'K' stack:  JSON {id, frames}              (a hazard's kernel stack, symbolized)
-//!   'L' lost:   u64 total ring-buffer drops so far
+//!   'L' lost:   u64 ring-buffer drops, u64 program runs skipped (totals so far;
+//!               format 1 has the drops only)
 //!   'Z' end:    u64 events written             (absent: the file was truncated)
 //! ```
 
@@ -20,10 +21,14 @@ use serde::{Deserialize, Serialize};
 pub use reader::{RecordError, RecordingReader};
 pub use writer::RecordingWriter;
 
-use crate::{probe::HookStatus, session::Sink, symbols::Symbol};
+use crate::{
+    probe::HookStatus,
+    session::{Loss, Sink},
+    symbols::Symbol,
+};
 
 pub const MAGIC: &[u8; 6] = b"NTREC\0";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// What the file says about itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,7 +54,7 @@ pub enum Record {
     Events(Vec<notifier_common::Event>),
     Symbol(Symbol),
     Stack(StackRecord),
-    Lost(u64),
+    Lost(Loss),
     End { events: u64 },
 }
 

@@ -7,6 +7,7 @@ use std::{
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
 
 use super::{FORMAT_VERSION, Header, MAGIC, Record};
+use crate::session::Loss;
 
 /// Largest record accepted: a block of events compresses to far less; anything bigger is
 /// corruption, and refusing it keeps a bad length from allocating gigabytes.
@@ -167,19 +168,28 @@ impl<R: Read> RecordingReader<R> {
             b'K' => Record::Stack(
                 serde_json::from_slice(payload).map_err(|e| corrupt(format!("stack: {e}")))?,
             ),
-            b'L' | b'Z' => {
-                let v = u64::from_le_bytes(
-                    (&*payload)
-                        .try_into()
-                        .map_err(|_| corrupt("bad counter".into()))?,
-                );
-                if tag == b'Z' {
-                    self.done = true;
-                    Record::End { events: v }
-                } else {
-                    Record::Lost(v)
-                }
+            b'L' => {
+                // Format 1 wrote the ring-buffer drops only.
+                let loss = match counters(payload).as_slice() {
+                    [ring_full] => Loss {
+                        ring_full: *ring_full,
+                        skipped: 0,
+                    },
+                    [ring_full, skipped] => Loss {
+                        ring_full: *ring_full,
+                        skipped: *skipped,
+                    },
+                    _ => return Err(corrupt(format!("{len}-byte lost record"))),
+                };
+                Record::Lost(loss)
             }
+            b'Z' => match counters(payload).as_slice() {
+                [events] => {
+                    self.done = true;
+                    Record::End { events: *events }
+                }
+                _ => return Err(corrupt(format!("{len}-byte end record"))),
+            },
             other => return Err(corrupt(format!("unknown record tag 0x{other:02x}"))),
         };
         Ok(record)
@@ -201,6 +211,17 @@ impl<R: Read> Iterator for RecordingReader<R> {
             }
         }
     }
+}
+
+/// Little-endian u64s; empty when the payload is not a whole number of them.
+fn counters(payload: &[u8]) -> Vec<u64> {
+    if !payload.len().is_multiple_of(8) {
+        return Vec::new();
+    }
+    payload
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
 }
 
 fn read_exact(input: &mut impl Read, buf: &mut [u8], offset: u64) -> Result<(), RecordError> {

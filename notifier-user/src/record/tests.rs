@@ -39,7 +39,11 @@ fn sample(dir: &std::path::Path, events: u64) -> std::path::PathBuf {
             .unwrap();
         }
     }
-    w.lost(2).unwrap();
+    w.lost(Loss {
+        ring_full: 2,
+        skipped: 5,
+    })
+    .unwrap();
     assert_eq!(w.finish().unwrap(), events);
     path
 }
@@ -73,7 +77,10 @@ fn round_trip() {
         .collect();
     assert_eq!(events.len(), 10_000);
     assert!(events.iter().enumerate().all(|(i, e)| e.sub == i as u64));
-    assert!(records.contains(&Record::Lost(2)));
+    assert!(records.contains(&Record::Lost(Loss {
+        ring_full: 2,
+        skipped: 5
+    })));
     assert!(
         records
             .iter()
@@ -109,6 +116,37 @@ fn wrong_versions_are_named() {
         read_all(b"hello world, not a recording"),
         Err(RecordError::BadMagic)
     ));
+}
+
+/// A file as format 1 wrote it: its lost record carries the ring-buffer drops only.
+fn format_1(lost_payload: &[u8]) -> Vec<u8> {
+    let header = serde_json::to_vec(&header()).unwrap();
+    let mut out = MAGIC.to_vec();
+    out.extend(1u16.to_le_bytes());
+    out.extend(notifier_common::ABI_VERSION.to_le_bytes());
+    out.extend((header.len() as u32).to_le_bytes());
+    out.extend(header);
+    for (tag, payload) in [(b'L', lost_payload), (b'Z', &0u64.to_le_bytes()[..])] {
+        out.push(tag);
+        out.extend((payload.len() as u32).to_le_bytes());
+        out.extend(crc32fast::hash(payload).to_le_bytes());
+        out.extend(payload);
+    }
+    out
+}
+
+#[test]
+fn format_1_lost_records_read_as_drops_only() {
+    let records = read_all(&format_1(&7u64.to_le_bytes())).unwrap();
+    assert_eq!(
+        records[0],
+        Record::Lost(Loss {
+            ring_full: 7,
+            skipped: 0
+        })
+    );
+    let err = read_all(&format_1(&[0; 12])).unwrap_err().to_string();
+    assert!(err.contains("12-byte lost record"), "{err}");
 }
 
 proptest! {

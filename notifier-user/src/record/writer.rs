@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
 
 use super::{FORMAT_VERSION, Header, MAGIC, StackRecord};
-use crate::{export::create_private, symbols::Symbol};
+use crate::{export::create_private, session::Loss, symbols::Symbol};
 
 /// Events are buffered and compressed in blocks of this many.
 const BLOCK_EVENTS: usize = 4096;
@@ -75,9 +75,12 @@ impl RecordingWriter {
         self.record(b'K', &serde_json::to_vec(stack)?)
     }
 
-    pub fn lost(&mut self, total: u64) -> Result<()> {
+    pub fn lost(&mut self, loss: Loss) -> Result<()> {
         self.flush_events()?;
-        self.record(b'L', &total.to_le_bytes())
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&loss.ring_full.to_le_bytes());
+        payload[8..].copy_from_slice(&loss.skipped.to_le_bytes());
+        self.record(b'L', &payload)
     }
 
     /// Writes the end record and moves the file into place.

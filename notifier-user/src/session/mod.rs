@@ -28,8 +28,9 @@ const SYMBOL_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often an idle session checks for due walks.
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How often a running session re-reads the kernel's count of dropped events.
-const DROPS_READ_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a running session re-reads the kernel's counts of dropped events and skipped
+/// program runs.
+const LOSS_READ_INTERVAL: Duration = Duration::from_millis(250);
 
 pub struct LiveSession {
     probes: Probes,
@@ -42,7 +43,7 @@ pub struct LiveSession {
     stacks_sent: HashSet<u64>,
     batch: Vec<Event>,
     events: u64,
-    drops_read: Instant,
+    loss_read: Instant,
     cost_stats: Option<crate::probe::cost::CostStats>,
     walks: walks::Walks,
     pub kernel_release: String,
@@ -66,15 +67,42 @@ pub trait Sink {
     fn event(&mut self, ev: &Event);
     fn owner(&mut self, sym: &Symbol);
     fn stack(&mut self, id: u64, frames: Vec<String>);
-    /// The kernel's running total of events lost to a full ring buffer.
-    fn lost(&mut self, total: u64);
+    /// The kernel's running totals of what it did not capture.
+    fn lost(&mut self, loss: Loss);
+}
+
+/// What the kernel reports it did not capture, as running totals since the session started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Loss {
+    /// Events dropped because the ring buffer was full.
+    pub ring_full: u64,
+    /// Program runs the kernel skipped (see [`crate::probe::skips`]): each may be an event
+    /// that was never emitted.
+    pub skipped: u64,
+}
+
+impl Loss {
+    pub fn any(&self) -> bool {
+        self.ring_full > 0 || self.skipped > 0
+    }
+}
+
+/// `N lost`, plus the skipped runs when there were any.
+impl std::fmt::Display for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} lost", self.ring_full)?;
+        if self.skipped > 0 {
+            write!(f, ", {} program runs skipped by the kernel", self.skipped)?;
+        }
+        Ok(())
+    }
 }
 
 /// What ended a session and what it saw.
 #[derive(Debug, Default)]
 pub struct SessionEnd {
     pub events: u64,
-    pub dropped: u64,
+    pub loss: Loss,
     pub malformed: u64,
 }
 
@@ -108,7 +136,7 @@ impl LiveSession {
             stacks_sent: HashSet::new(),
             batch: Vec::with_capacity(live::BATCH_MAX),
             events: 0,
-            drops_read: Instant::now(),
+            loss_read: Instant::now(),
             cost_stats: None,
             walks: walks::Walks::new(config.audit_every),
             kernel_release: kernel_release(),
@@ -156,10 +184,10 @@ impl LiveSession {
         }
         self.batch = batch;
         self.events += n as u64;
-        // The drop counter is a per-CPU map read (a syscall): not once per batch.
-        if self.drops_read.elapsed() >= DROPS_READ_INTERVAL {
-            self.drops_read = Instant::now();
-            sink.lost(self.source.dropped()?);
+        // The counters are a syscall per program and a per-CPU map read: not once per batch.
+        if self.loss_read.elapsed() >= LOSS_READ_INTERVAL {
+            self.loss_read = Instant::now();
+            sink.lost(self.loss()?);
         }
         self.maintain()?;
         Ok(n)
@@ -195,10 +223,23 @@ impl LiveSession {
         for ev in batch.drain(..) {
             self.deliver(&ev, sink);
         }
-        let dropped = self.source.dropped()?;
-        sink.lost(dropped);
-        if dropped > 0 {
-            warn!("{dropped} events were lost: the ring buffer was full");
+        let loss = self.loss()?;
+        sink.lost(loss);
+        if loss.ring_full > 0 {
+            warn!(
+                "{} events were lost: the ring buffer was full",
+                loss.ring_full
+            );
+        }
+        for s in self
+            .probes
+            .skips()
+            .context("reading skipped program runs")?
+        {
+            warn!(
+                "the kernel skipped {} runs of {} (it was already running on that CPU): up to as many events are missing",
+                s.runs, s.program
+            );
         }
         let malformed = self.source.malformed;
         if malformed > 0 {
@@ -208,7 +249,7 @@ impl LiveSession {
         }
         Ok(SessionEnd {
             events: self.events,
-            dropped,
+            loss,
             malformed,
         })
     }
@@ -240,6 +281,17 @@ impl LiveSession {
             }
         }
         self.finish(sink)
+    }
+
+    fn loss(&self) -> Result<Loss> {
+        let skips = self
+            .probes
+            .skips()
+            .context("reading skipped program runs")?;
+        Ok(Loss {
+            ring_full: self.source.dropped()?,
+            skipped: skips.iter().map(|s| s.runs).sum(),
+        })
     }
 
     fn deliver(&mut self, ev: &Event, sink: &mut impl Sink) {

@@ -9,7 +9,7 @@ use crate::{
     export::{snapshot::Meta, unix_now, write_atomically},
     pipeline::Pipeline,
     probe::HookStatus,
-    session::Sink,
+    session::{Loss, Sink},
     symbols::Symbol,
 };
 
@@ -194,7 +194,7 @@ impl Sink for App {
         self.pipeline.stack(id, frames);
     }
 
-    fn lost(&mut self, total: u64) {
-        self.pipeline.lost(total);
+    fn lost(&mut self, loss: Loss) {
+        self.pipeline.lost(loss);
     }
 }

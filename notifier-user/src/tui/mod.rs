@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use self::app::App;
 use crate::{
-    session::{LiveSession, SessionEnd, Sink},
+    session::{LiveSession, Loss, SessionEnd, Sink},
     symbols::Symbol,
 };
 
@@ -26,7 +26,7 @@ struct Inbox {
     events: Vec<Event>,
     owners: Vec<Symbol>,
     stacks: Vec<(u64, Vec<String>)>,
-    lost: Option<u64>,
+    lost: Option<Loss>,
 }
 
 impl Sink for Inbox {
@@ -39,8 +39,8 @@ impl Sink for Inbox {
     fn stack(&mut self, id: u64, frames: Vec<String>) {
         self.stacks.push((id, frames));
     }
-    fn lost(&mut self, total: u64) {
-        self.lost = Some(total);
+    fn lost(&mut self, loss: Loss) {
+        self.lost = Some(loss);
     }
 }
 

@@ -35,7 +35,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             [Span::styled(*name, style), Span::raw(" ")]
         })
         .collect();
-    let lost_style = if m.counters.lost > 0 {
+    let lost_style = if m.counters.lost > 0 || m.counters.skipped > 0 {
         Style::new().fg(Color::Red)
     } else {
         Style::new()
@@ -55,7 +55,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 m.counters.events,
                 m.live_intervals()
             )),
-            Span::styled(format!("{} lost", m.counters.lost), lost_style),
+            Span::styled(
+                match m.counters.skipped {
+                    0 => format!("{} lost", m.counters.lost),
+                    n => format!("{} lost · {n} skipped", m.counters.lost),
+                },
+                lost_style,
+            ),
             Span::raw(format!(" · {} findings", app.findings_count())),
             Span::raw(
                 app.bpf_cost
