@@ -1,7 +1,10 @@
 //! Builds the eBPF object (crate notifier-ebpf) with aya-build and drops it in OUT_DIR, where
 //! `probe::attach` embeds it.
 
-use std::{env, path::PathBuf};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context as _, anyhow};
 use aya_build::Toolchain;
@@ -28,7 +31,20 @@ fn main() -> anyhow::Result<()> {
         root_dir: root.as_str(),
         ..Default::default()
     };
-    aya_build::build_ebpf([package], Toolchain::default())
+    let toolchain = ebpf_toolchain(root.as_std_path())?;
+    aya_build::build_ebpf([package], Toolchain::Custom(&toolchain))
+}
+
+/// The nightly the eBPF crate pins in its rust-toolchain.toml (`cargo xtask setup`
+/// installs it and builds bpf-linker against its LLVM).
+fn ebpf_toolchain(ebpf_root: &Path) -> anyhow::Result<String> {
+    let file = ebpf_root.join("rust-toolchain.toml");
+    println!("cargo:rerun-if-changed={}", file.display());
+    let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("channel")?.trim().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .with_context(|| format!("{} names no channel", file.display()))
 }
 
 /// `cargo xtask setup` builds bpf-linker against the nightly toolchain's own LLVM into the

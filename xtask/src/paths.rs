@@ -34,3 +34,14 @@ pub fn target_dir() -> PathBuf {
 pub fn bpf_linker_bin() -> Result<PathBuf> {
     Ok(cache_dir()?.join("bpf-linker/bin"))
 }
+
+/// The eBPF crate's pinned nightly (`channel` in notifier-ebpf/rust-toolchain.toml).
+pub fn ebpf_toolchain() -> Result<String> {
+    let file = project_root().join("notifier-ebpf/rust-toolchain.toml");
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("channel")?.trim().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .with_context(|| format!("{} names no channel", file.display()))
+}

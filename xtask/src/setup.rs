@@ -143,8 +143,9 @@ const APT_INSTALL_ARGS: &[&str] = &[
 /// qemu-utils 10 there `Breaks: qemu-system-common (<< 1:8.0)`, so a plain install of
 /// bookworm's QEMU 7.2 would remove it. QEMU is therefore taken from the suite qemu-utils
 /// came from: <codename>-backports through a private apt view (the host's sources plus
-/// backports; /etc/apt untouched), where `pkg/suite` also pulls the backported
-/// dependencies it needs (seabios).
+/// backports; /etc/apt untouched). `pkg/suite` selects only the named packages from the
+/// suite, not their dependencies: the backported QEMU needs a newer seabios than bookworm
+/// has, so that is named too.
 fn qemu() -> Result<()> {
     let utils = installed_version("qemu-utils");
     let system = installed_version("qemu-system-x86");
@@ -164,7 +165,7 @@ fn qemu() -> Result<()> {
     let apt = PrivateApt::with_host(&paths::cache_dir()?.join("apt-host"), &[&suite])?;
     let targets: Vec<String> = QEMU
         .iter()
-        .chain(&["qemu-utils"])
+        .chain(&["qemu-utils", "seabios"])
         .map(|p| format!("{p}/{suite}"))
         .collect();
     cmd::run(
@@ -215,34 +216,32 @@ fn has_candidate(pkg: &str) -> bool {
 }
 
 fn nightly_rust_src() -> Result<()> {
+    let toolchain = paths::ebpf_toolchain()?;
     let have = Command::new("rustup")
-        .args(["component", "list", "--installed", "--toolchain", "nightly"])
+        .args(["component", "list", "--installed", "--toolchain", &toolchain])
         .output()
         .is_ok_and(|o| {
             o.status.success() && String::from_utf8_lossy(&o.stdout).contains("rust-src")
         });
     if have {
-        cmd::step("nightly toolchain with rust-src: present");
+        cmd::step(&format!("{toolchain} with rust-src: present"));
         return Ok(());
     }
-    cmd::step("rustup: nightly toolchain + rust-src (the eBPF crate builds core itself)");
+    cmd::step(&format!(
+        "rustup: {toolchain} + rust-src (the eBPF crate builds core itself)"
+    ));
     cmd::run(Command::new("rustup").args([
         "toolchain",
         "install",
-        "nightly",
+        &toolchain,
         "--profile",
         "minimal",
-    ]))?;
-    cmd::run(Command::new("rustup").args([
-        "component",
-        "add",
+        "--component",
         "rust-src",
-        "--toolchain",
-        "nightly",
     ]))
 }
 
-/// bpf-linker linked against the nightly toolchain's own libLLVM (bookworm has no LLVM new
+/// bpf-linker linked against the pinned nightly's own libLLVM (bookworm has no LLVM new
 /// enough for the default build), cached per user.
 fn bpf_linker() -> Result<PathBuf> {
     let bin = paths::bpf_linker_bin()?;
@@ -256,9 +255,14 @@ fn bpf_linker() -> Result<PathBuf> {
         cmd::step(&format!("bpf-linker: present ({})", linker.display()));
         return Ok(linker);
     }
-    let sysroot = cmd::output(
-        Command::new("rustup").args(["run", "nightly", "rustc", "--print", "sysroot"]),
-    )?;
+    let toolchain = paths::ebpf_toolchain()?;
+    let sysroot = cmd::output(Command::new("rustup").args([
+        "run",
+        &toolchain,
+        "rustc",
+        "--print",
+        "sysroot",
+    ]))?;
     let lib = Path::new(sysroot.trim()).join("lib");
     let llvm = fs::read_dir(&lib)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -276,13 +280,13 @@ fn bpf_linker() -> Result<PathBuf> {
         .to_owned();
     if major != "22" {
         bail!(
-            "nightly's LLVM is {major}, but bpf-linker {BPF_LINKER_VERSION} is built here with \
-             its llvm-22 feature: pin a nightly with LLVM 22 (`rustup toolchain install \
-             nightly-<date>`) or raise BPF_LINKER_VERSION in xtask/src/setup.rs"
+            "{toolchain}'s LLVM is {major}, but bpf-linker {BPF_LINKER_VERSION} is built here \
+             with its llvm-22 feature: pin a nightly with LLVM 22 in \
+             notifier-ebpf/rust-toolchain.toml or raise BPF_LINKER_VERSION in xtask/src/setup.rs"
         );
     }
     // bpf-linker finds libLLVM through its RUNPATH, i.e. this prefix: it has to stay, and
-    // a nightly update (new file name) breaks the link, which the check above then catches.
+    // a new pin (new file name) breaks the link, which the check above then catches.
     let prefix = paths::cache_dir()?.join("llvm-prefix");
     let prefix_lib = prefix.join("lib");
     fs::create_dir_all(&prefix_lib)
@@ -294,7 +298,7 @@ fn bpf_linker() -> Result<PathBuf> {
         symlink(&llvm, &link).with_context(|| format!("linking {}", link.display()))?;
     }
     cmd::step(&format!(
-        "cargo install bpf-linker {BPF_LINKER_VERSION} (against nightly's LLVM {major}, ~1 min)"
+        "cargo install bpf-linker {BPF_LINKER_VERSION} (against {toolchain}'s LLVM {major}, ~1 min)"
     ));
     cmd::run(
         Command::new("cargo")
