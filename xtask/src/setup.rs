@@ -218,7 +218,13 @@ fn has_candidate(pkg: &str) -> bool {
 fn nightly_rust_src() -> Result<()> {
     let toolchain = paths::ebpf_toolchain()?;
     let have = Command::new("rustup")
-        .args(["component", "list", "--installed", "--toolchain", &toolchain])
+        .args([
+            "component",
+            "list",
+            "--installed",
+            "--toolchain",
+            &toolchain,
+        ])
         .output()
         .is_ok_and(|o| {
             o.status.success() && String::from_utf8_lossy(&o.stdout).contains("rust-src")
@@ -256,13 +262,9 @@ fn bpf_linker() -> Result<PathBuf> {
         return Ok(linker);
     }
     let toolchain = paths::ebpf_toolchain()?;
-    let sysroot = cmd::output(Command::new("rustup").args([
-        "run",
-        &toolchain,
-        "rustc",
-        "--print",
-        "sysroot",
-    ]))?;
+    let sysroot = cmd::output(
+        Command::new("rustup").args(["run", &toolchain, "rustc", "--print", "sysroot"]),
+    )?;
     let lib = Path::new(sysroot.trim()).join("lib");
     let llvm = fs::read_dir(&lib)?
         .filter_map(|e| e.ok().map(|e| e.path()))
