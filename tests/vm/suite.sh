@@ -3,16 +3,17 @@
 # its own shell with a time limit, printing one verdict line per scenario:
 #   NT-SCENARIO <name> <pass|fail|skip> <detail>
 # A scenario passes by exiting 0, is skipped by exiting 77 (first line of its output
-# says why), and fails otherwise. Usage: suite.sh <expected uname -r> [name filter]
-export NT_RELEASE="$1" NT_FILTER="$2"
+# says why), and fails otherwise. A scenario runs in the boot whose guest clock it names
+# (`# clock: instructions`; wall time otherwise).
+# Usage: suite.sh <expected uname -r> <wall|instructions> [name filter]
+export NT_RELEASE="$1" NT_CLOCK="$2" NT_FILTER="$3"
 export NT_TOP="$NT_TARGET/release/notifier-top"
 export NT_FIXTURE="$NT_TARGET/fixtures/$NT_RELEASE/notifier_fixture.ko"
 cd "$NT_ROOT" || exit 1
-# Artifacts of earlier runs would be mistaken for this run's.
-find "$VM_OUT" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 for s in tests/vm/scenarios/*.sh; do
     name=$(basename "$s" .sh)
     case "$name" in *"$NT_FILTER"*) ;; *) continue ;; esac
+    clock=$(sed -n 's/^# clock: *//p' "$s"); [ "${clock:-wall}" = "$NT_CLOCK" ] || continue
     limit=$(sed -n 's/^# timeout: *//p' "$s"); limit=${limit:-120}
     log="$VM_OUT/$name.log"
     start=$(date +%s)

@@ -53,6 +53,10 @@ enum Task {
         /// long as the command.
         #[arg(long)]
         tty: bool,
+        /// Guest time counts instructions, 1 ns each (QEMU's -icount): what the cost
+        /// benchmark measures with.
+        #[arg(long)]
+        instruction_clock: bool,
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
@@ -123,6 +127,7 @@ fn run(task: Task) -> Result<ExitCode> {
             timeout,
             out,
             tty,
+            instruction_clock,
             command,
         } => {
             let terminal = if tty {
@@ -139,6 +144,11 @@ fn run(task: Task) -> Result<ExitCode> {
                 out,
                 echo: true,
                 terminal,
+                clock: if instruction_clock {
+                    vm::Clock::Instructions
+                } else {
+                    vm::Clock::Wall
+                },
             };
             let outcome = vm::run(&opts, &command)?;
             eprintln!(
@@ -177,6 +187,7 @@ fn run(task: Task) -> Result<ExitCode> {
                 out: None,
                 echo: true,
                 terminal,
+                clock: vm::Clock::Wall,
             };
             let demo = paths::project_root().join("vm/guest/demo.sh");
             let argv = ["sh".to_owned(), demo.display().to_string(), mode.to_owned()];

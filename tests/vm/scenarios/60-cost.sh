@@ -2,19 +2,25 @@
 # notifier-top's programs next to bpftrace's on the same hooks, from the kernel's BPF
 # run-time statistics, and the nouveau-like churn rate with no tracer and under each.
 #
-# Four tracers, one after the other, each over the same churn of N insert/read_begin/remove
-# cycles: notifier-top (fentry; one 7.3 run with the kprobe mode added here hit an int3
-# oops in the kernel, so that mode's cost is not measured); bpftrace tracing the same
-# facts notifier-top captures, once with kprobes and once with kfunc/kretfunc (the peer a
-# driver developer would write: a printf line per call with the notifier's mm, bounds,
-# callback and sequence, durations from entry maps); and bpftrace only counting calls (a
-# floor: nothing captured). The figure is in-kernel ns per cycle: the run time of every program the cycle
-# hits, summed. Emulation makes runs noisy (a vCPU descheduled on the host inflates
-# whatever program it was in), so each run is long (N cycles, seconds per tracer) and the
-# comparison is each round's ratio to bpftrace-capture (kprobes) in that same round (the
-# median when there are several rounds).
+# Five tracers, one after the other, each over the same churn of N insert/read_begin/remove
+# cycles: notifier-top with fentry and with kprobes; bpftrace tracing the same facts
+# notifier-top captures, once with kprobes and once with kfunc/kretfunc (the peer a driver
+# developer would write: a printf line per call with the notifier's mm, bounds, callback and
+# sequence, durations from entry maps); and bpftrace only counting calls (a floor: nothing
+# captured). The figure is the in-kernel cost per cycle: the run time of every program the
+# cycle hits, summed.
+#
+# The guest clock counts instructions (1 ns each): emulated wall time weighs instructions
+# unevenly (the same programs measured 2.5x apart between two TCG threading modes), while
+# instruction counts repeat to 0.1 % between rounds. Everything runs on CPU 0: QEMU runs both
+# vCPUs on one host thread, in turns, and a program on one vCPU would be charged the other's
+# turns (a tracer whose reader is busy on the other CPU looked twice as costly). One round:
+# three interleaved rounds agreed to 0.1 % on every kernel (ROUNDS="1 2 3" repeats them; the
+# comparison is then each round's ratio to a bpftrace variant in that round, and the median).
+# clock: instructions
 # timeout: 600
 . tests/vm/lib.sh
+taskset -pc 0 $$ > /dev/null || fail "cannot pin the scenario to CPU 0"
 [ -f "$NT_FIXTURE" ] || fail "no fixture module"
 command -v bpftool >/dev/null || skip "no bpftool"
 insmod "$NT_FIXTURE" || fail "insmod"
@@ -22,7 +28,7 @@ trap 'rmmod notifier_fixture' EXIT
 OUT=$VM_OUT/cost.txt
 N=100000
 rate() { nfctl scenario churn $N | jq -r .pairs_per_sec; }
-echo "kernel $(uname -r), churn of $N insert/read_begin/remove cycles" > $OUT
+echo "kernel $(uname -r), churn of $N insert/read_begin/remove cycles; guest clock: 1 ns = 1 instruction" > $OUT
 echo "churn pairs/s, no tracer: $(rate)" >> $OUT
 sysctl -qw kernel.bpf_stats_enabled=1 || fail "cannot enable BPF stats"
 
@@ -117,13 +123,11 @@ kretprobe:mmu_interval_notifier_remove { @re[comm] = count() }
 kprobe:mmu_interval_read_begin { @b[comm] = count() }
 kretprobe:mmu_interval_read_begin { @be[comm] = count() }'
 
-TRACERS="notifier-top-fentry bpftrace-capture bpftrace-capture-kfunc bpftrace-count"
-# One round by default: every tracer start and stop patches kernel text, and on 7.3 under
-# TCG a patch racing a running CPU twice ended in an int3 oops. ROUNDS="1 2 3" gives
-# three interleaved rounds and their median.
+TRACERS="notifier-top-fentry notifier-top-kprobe bpftrace-capture bpftrace-capture-kfunc bpftrace-count"
 ROUNDS="1"
 for round in $ROUNDS; do
-    under_top notifier-top-fentry.$round
+    under_top notifier-top-fentry.$round --attach fentry
+    under_top notifier-top-kprobe.$round --attach kprobe
     under_bpftrace bpftrace-capture.$round "$CAPTURE" 6
     under_bpftrace bpftrace-capture-kfunc.$round "$CAPTURE_KFUNC" 5
     under_bpftrace bpftrace-count.$round "$COUNT" 6
@@ -152,7 +156,7 @@ for round in $ROUNDS; do
             | sed 's/^/  /' >> $OUT
     done
 done
-echo "in-kernel ns per cycle (insert + read_begin + remove, every program they hit):" >> $OUT
+echo "in-kernel ns (= instructions) per cycle (insert + read_begin + remove, every program they hit):" >> $OUT
 for t in $TRACERS; do
     all="" best=""
     for round in $ROUNDS; do
@@ -174,7 +178,7 @@ ratios() {
 }
 for base in bpftrace-capture bpftrace-capture-kfunc; do
     echo "ratio to $base, per round, median last:" >> $OUT
-    for t in notifier-top-fentry bpftrace-capture-kfunc bpftrace-count; do
+    for t in notifier-top-fentry notifier-top-kprobe bpftrace-capture-kfunc bpftrace-count; do
         [ $t = $base ] || echo "  $t$(ratios $t $base)" >> $OUT
     done
 done
