@@ -1,7 +1,10 @@
 # The interactive view live, in a real pseudo-terminal (tmux), while the fixture's
 # nouveau-like churn drives it at over 100k events/s: it shows the workload, keys still
-# answer within a second under emulation (drawing never blocks input), no event is lost (drawing never
-# blocks ingest), and quitting ends the session cleanly. Latencies go to $VM_OUT/tui-live.txt.
+# answer within a second under emulation (drawing never blocks input), no event is lost
+# (drawing never blocks ingest), and quitting ends the session cleanly. Latencies go to
+# $VM_OUT/tui-live.txt. A slow host's guest cannot trace 100k events/s (one such host ran
+# the untraced churn at a quarter of another's speed); the churn then falls behind its pace
+# and runs flat out, the heaviest load that guest can give, and the test says so.
 # timeout: 240
 . tests/vm/lib.sh
 [ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
@@ -64,7 +67,13 @@ load=$(jq '.pairs * 4 / .seconds | floor' $W/churn.json)
     echo "events $events, lost $lost"
 } | tee $W/../tui-live.txt
 [ "$lost" = 0 ] || fail "$lost events lost while the view was drawn"
-[ "$load" -ge 100000 ] || fail "the workload reached only $load events/s: not the load this test is about"
+if [ "$load" -lt 100000 ]; then
+    # Behind its pace by over 10 %: the churn ran flat out for most of the session.
+    [ "$(jq '.seconds > 13.2' $W/churn.json)" = true ] ||
+        fail "the workload reached only $load events/s while keeping its pace: not the load this test is about"
+    echo "note: this guest traced at most $load events/s (12 s of pairs took $(jq .seconds $W/churn.json) s): keys were timed under that saturating load, not 120k events/s" |
+        tee -a $W/../tui-live.txt
+fi
 for t in $help $back $feed; do
     [ "$t" -lt 1000 ] || fail "a key took $t ms to show under load"
 done
