@@ -1,5 +1,6 @@
 # Every capture hook family, the hazard rules' hooks and the start-up walk attach on this
 # kernel, in the automatic mode and forced into each mode.
+# timeout: 300
 . tests/vm/lib.sh
 for mode in "" "--attach fentry" "--attach kprobe"; do
     out=$("$NT_TOP" probes --rules --json $mode) || fail "probes $mode exited non-zero"
