@@ -43,8 +43,9 @@ impl Tally {
     }
 }
 
-/// A whole suite per kernel may not take longer than this (scenarios have their own limits).
-const SUITE_TIMEOUT: Duration = Duration::from_secs(1500);
+/// A whole suite (one boot) may not take longer than this (scenarios have their own limits;
+/// 7.3's wall-clock suite took 730 s on the slowest host seen).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(2400);
 
 pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<ExitCode> {
     let started = Instant::now();

@@ -3,7 +3,7 @@
 # exited process's intervals (invisible to the task iterator) are learned from its first
 # event; under nouveau-like churn the periodic audit finds the mirror exact. rxe ODP (7.x):
 # a pingpong server's ODP MR is in the snapshot while it waits for its client.
-# timeout: 600
+# timeout: 900
 . tests/vm/lib.sh
 [ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
 insmod "$NT_FIXTURE" || fail "insmod"
