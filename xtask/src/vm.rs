@@ -41,7 +41,7 @@ pub enum Clock {
     /// Emulation distorts wall time unevenly — an instruction that is one host instruction
     /// and one that is a softmmu lookup or a helper call differ tenfold, and the same
     /// programs measured 2.5× apart between TCG's threading modes — while an instruction
-    /// count is exact and repeatable: the cost benchmark's rounds agree to 0.1 %.
+    /// count repeats: the cost benchmark's figures agree within 1.5 % between rounds and boots.
     Instructions,
 }
 
