@@ -370,13 +370,13 @@ fn lock(vm_dir: &Path, kernel: &str) -> Result<fs::File> {
 /// a 20 ms tick, never with the released ones). The instruction clock needs one TCG thread
 /// for both vCPUs (`-icount` requires it), which also rules that race out.
 fn accel(clock: Clock) -> Vec<String> {
-    let kvm = env::var("NOTIFIER_TOP_VM_ACCEL").as_deref() == Ok("kvm");
-    match clock {
-        Clock::Instructions if kvm => {
+    if env::var("NOTIFIER_TOP_VM_ACCEL").as_deref() == Ok("kvm") {
+        if clock == Clock::Instructions {
             eprintln!("xtask vm: KVM has no instruction clock; guest time is wall time");
-            vec!["-accel".into(), "kvm".into()]
         }
-        Clock::Wall if kvm => vec!["-accel".into(), "kvm".into()],
+        return vec!["-accel".into(), "kvm".into()];
+    }
+    match clock {
         Clock::Wall => vec!["-accel".into(), "tcg,thread=multi".into()],
         Clock::Instructions => vec![
             "-accel".into(),
