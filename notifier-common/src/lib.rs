@@ -22,12 +22,15 @@ pub enum EventKind {
     /// The kernel linked a deferred insert into the tree (the last `mn_itree_inv_end` of an
     /// invalidation drained `deferred_list`). `sub`, `mm`, `start`, `last`.
     DeferredInsertApplied = 2,
-    /// `mmu_interval_notifier_remove` entered. `sub`, `mm`, `start`, `last`; callbacks can
-    /// still arrive until [`EventKind::RemoveEnd`]. Flags [`flags::IN_CALLBACK`],
-    /// [`flags::IN_RANGE`]; `aux` = a lock callbacks take that the caller holds (rules only).
+    /// `mmu_interval_notifier_remove` entered at a time it can wait: an invalidation is in
+    /// flight, or the caller is inside a callback or holds a range open. `sub`, `mm`,
+    /// `start`, `last`; callbacks can still arrive until [`EventKind::RemoveEnd`]. Flags
+    /// [`flags::IN_CALLBACK`], [`flags::IN_RANGE`]; `aux` = a lock callbacks take that the
+    /// caller holds (rules only). Any other remove is its `RemoveEnd` alone.
     RemoveBegin = 3,
-    /// `mmu_interval_notifier_remove` returned: the interval is gone. `dur_ns` = time spent
-    /// in remove, which includes waiting for an in-flight invalidation.
+    /// `mmu_interval_notifier_remove` returned: the interval is gone. `sub`, `mm`, `start`,
+    /// `last`; `dur_ns` = time spent in remove, which includes waiting for an in-flight
+    /// invalidation.
     RemoveEnd = 4,
     /// `__mmu_notifier_invalidate_range_start` returned. `sub` = the range pointer (it keys
     /// the matching end), `mm`, `start`, `last` (end - 1), `event` = `mmu_notifier_event`,
@@ -68,6 +71,14 @@ pub enum EventKind {
 
 /// `seq` of a Hazard event without a stack.
 pub const NO_STACK: u64 = u64::MAX;
+
+/// `dur_ns` of a ReadBegin or RemoveEnd whose duration was not measured. Outside any
+/// invalidation neither call can wait, and its entry time travels in a per-CPU slot
+/// rather than a per-task map entry; a call that nonetheless slept (an invalidation began
+/// between the hook's look and the kernel's) and came back on another CPU, or whose slot
+/// another call took meanwhile, finds no slot of its own. Also a call already under way
+/// when the tool attached.
+pub const DUR_UNKNOWN: u64 = u64::MAX;
 
 /// Codes of [`EventKind::Hazard`] in [`Event::event`].
 pub mod hazard {
@@ -235,6 +246,15 @@ pub struct Event {
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 
 impl Event {
+    /// `dur_ns`, unless it is [`DUR_UNKNOWN`].
+    pub const fn duration(&self) -> Option<u64> {
+        if self.dur_ns == DUR_UNKNOWN {
+            None
+        } else {
+            Some(self.dur_ns)
+        }
+    }
+
     pub const fn tgid(&self) -> u32 {
         (self.pid_tgid >> 32) as u32
     }

@@ -26,7 +26,7 @@ use notifier_common::{
 use crate::{
     emit::emit,
     filter,
-    kernel::{callback_of, off, read},
+    kernel::{Probed, callback_of, off, read},
 };
 
 /// Set by userspace before each walk (`notifier_common::walk` indices): the generation,
@@ -185,7 +185,7 @@ extern "C" fn tree_step(_i: u64, ctx: *mut c_void) -> i64 {
     }
     if w.probing {
         let ops: u64 = read(w.node, off!(sub_ops)).unwrap_or(0);
-        if filter::owner_selected(callback_of(ops).0) {
+        if filter::owner_selected(callback_of::<Probed>(ops).0) {
             w.probing = false;
             return 1;
         }
@@ -226,7 +226,7 @@ fn report(w: &mut Walk, sub: u64, state: u8) {
     let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
     let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);
     let mut ev_flags = state;
-    let (func, two_pass) = callback_of(ops);
+    let (func, two_pass) = callback_of::<Probed>(ops);
     if two_pass {
         ev_flags |= flags::TWO_PASS;
     }

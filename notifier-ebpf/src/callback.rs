@@ -17,7 +17,7 @@ use crate::{
     emit::{emit, is_self, now, task_key},
     filter,
     kernel::{off, range, read},
-    maps::{CALLBACK_ENTRY, Entry},
+    maps::{CALLBACK_ENTRY, Entry, enter_context, leave_context},
 };
 
 #[kprobe]
@@ -34,19 +34,19 @@ pub fn callback_kprobe(ctx: ProbeContext) -> u32 {
         arg0: sub,
         arg1: r,
         arg2: seq,
+        arg3: 0,
     };
-    let _ = CALLBACK_ENTRY.insert(&task_key(), &entry, 0);
+    enter_context(&CALLBACK_ENTRY, &entry);
     0
 }
 
 #[kretprobe]
 pub fn callback_kretprobe(ctx: RetProbeContext) -> u32 {
-    let key = task_key();
     // SAFETY: value copied out before removal.
-    let Some(entry) = (unsafe { CALLBACK_ENTRY.get(&key) }).copied() else {
+    let Some(entry) = (unsafe { CALLBACK_ENTRY.get(&task_key()) }).copied() else {
         return 0;
     };
-    let _ = CALLBACK_ENTRY.remove(&key);
+    leave_context(&CALLBACK_ENTRY);
     let dur = now() - entry.ts;
     let ret: u64 = ctx.ret();
     let sub = entry.arg0;

@@ -9,17 +9,21 @@ use notifier_common::{MISSING, flags, mmap_lock};
 
 use crate::{
     emit::task_key,
-    kernel::{off, read},
-    maps::{CALLBACK_ENTRY, HELD},
+    kernel::{Mem, off},
+    maps::{CALLBACK_ENTRY, HELD, any_in_context},
 };
 
-/// Tasks between a successful range start and its end: value = the mm.
+/// Tasks between a successful range start and its end: value = the mm (a context map:
+/// see `maps::enter_context`).
 #[map]
 pub static OPEN_RANGE: HashMap<u64, u64> = HashMap::with_max_entries(16384, 0);
 
 /// IN_CALLBACK / IN_RANGE bits for the current task calling into `mm`.
 #[inline(always)]
 pub fn task_flags(mm: u64) -> u8 {
+    if !any_in_context() {
+        return 0;
+    }
     let key = task_key();
     let mut f = 0;
     if CALLBACK_ENTRY.get_ptr(&key).is_some() {
@@ -37,6 +41,9 @@ pub fn task_flags(mm: u64) -> u8 {
 /// the callback that needs it.
 #[inline(always)]
 pub fn held_callback_lock() -> u64 {
+    if !any_in_context() {
+        return 0;
+    }
     // SAFETY: value copied out.
     let Some(held) = (unsafe { HELD.get(&task_key()) }).copied() else {
         return 0;
@@ -47,11 +54,11 @@ pub fn held_callback_lock() -> u64 {
 /// Whether the current task holds `mm->mmap_lock` for write: the rwsem owner word holds the
 /// writer's task pointer with flag bits in the low 3 bits (bit 0 = reader-owned).
 #[inline(always)]
-pub fn mmap_lock_state(mm: u64) -> u8 {
+pub fn mmap_lock_state<M: Mem>(mm: u64) -> u8 {
     if off!(mm_mmap_lock_owner) == MISSING {
         return mmap_lock::UNKNOWN;
     }
-    let Ok(owner) = read::<u64>(mm, off!(mm_mmap_lock_owner)) else {
+    let Ok(owner) = M::read::<u64>(mm, off!(mm_mmap_lock_owner)) else {
         return mmap_lock::UNKNOWN;
     };
     // SAFETY: helper without preconditions.

@@ -11,13 +11,31 @@ use crate::{
 /// True when the current task is notifier-top itself.
 #[inline(always)]
 pub fn is_self() -> bool {
-    (bpf_get_current_pid_tgid() >> 32) as u32 == off!(self_tgid)
+    is_self_task(task_key())
 }
 
-/// Reserves a record, lets `fill` set the kind-specific fields, and submits it. A full ring
-/// buffer bumps the per-CPU drop counter.
+/// True when `pid_tgid` is notifier-top's.
+#[inline(always)]
+pub fn is_self_task(pid_tgid: u64) -> bool {
+    (pid_tgid >> 32) as u32 == off!(self_tgid)
+}
+
+/// Reserves a record, lets `fill` set the kind-specific fields, and submits it.
 #[inline(always)]
 pub fn emit(kind: EventKind, fill: impl FnOnce(&mut Event)) {
+    emit_as(kind, task_key(), now(), fill)
+}
+
+/// `emit` for a hit that already holds the task's `pid_tgid` and the time: each is a
+/// helper call, and the hot hooks (insert, remove, read_begin) take them once per hit.
+///
+/// Submitted with the ring buffer's own wake-up policy: the reader is woken (an irq_work,
+/// a self-interrupt inside the hook) only by a record that lands in an empty ring, and
+/// the reader lets a busy ring fill for a while before draining it (source/live.rs), so
+/// under load that is once per drain, not once per event. A full ring buffer bumps the
+/// per-CPU drop counter.
+#[inline(always)]
+pub fn emit_as(kind: EventKind, pid_tgid: u64, ts_ns: u64, fill: impl FnOnce(&mut Event)) {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         if let Some(n) = DROPS.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, no concurrent writer on this CPU with preemption off.
@@ -28,15 +46,15 @@ pub fn emit(kind: EventKind, fill: impl FnOnce(&mut Event)) {
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` points at ring-buffer memory reserved for one Event (8-byte aligned,
     // EVENT_SIZE a multiple of 8); it is zeroed first and filled in place (a stack copy
-    // would eat into the 512-byte BPF stack). The zeroing is twelve explicit stores: a
+    // would eat into the 512-byte BPF stack). The zeroing is explicit word stores: a
     // memset becomes a byte loop the 6.1 verifier walks once per byte and state.
     unsafe {
         let words = ev as *mut u64;
         for i in 0..EVENT_SIZE / 8 {
             words.add(i).write_volatile(0);
         }
-        (*ev).ts_ns = bpf_ktime_get_ns();
-        (*ev).pid_tgid = bpf_get_current_pid_tgid();
+        (*ev).ts_ns = ts_ns;
+        (*ev).pid_tgid = pid_tgid;
         (*ev).kind = kind as u8;
         (*ev).comm = bpf_get_current_comm().unwrap_or_default();
         fill(&mut *ev);

@@ -13,23 +13,23 @@ use notifier_common::{EventKind, flags};
 
 use crate::{
     context::{mmap_lock_state, task_flags},
-    emit::{emit, is_self, now, task_key},
+    emit::{emit_as, is_self_task, now, task_key},
     filter,
-    kernel::{callback_of, notifier, off, read},
-    maps::{Entry, INSERT_ENTRY, deferred_add, deferred_forget},
+    kernel::{Mem, Probed, Typed, callback_of, inserted},
+    maps::{self, Entry, INSERT_ENTRY, deferred_add, deferred_forget, take},
 };
 
 #[fexit(function = "mmu_interval_notifier_insert")]
 pub fn insert_fexit(ctx: FExitContext) -> u32 {
     let ret: i64 = ctx.ret().unwrap_or(0);
-    on_return(ctx.arg(0), ret as i32, 0);
+    on_return::<Typed>(task_key(), ctx.arg(0), ret as i32, 0);
     0
 }
 
 #[fexit(function = "mmu_interval_notifier_insert_locked")]
 pub fn insert_locked_fexit(ctx: FExitContext) -> u32 {
     let ret: i64 = ctx.ret().unwrap_or(0);
-    on_return(ctx.arg(0), ret as i32, flags::LOCKED);
+    on_return::<Typed>(task_key(), ctx.arg(0), ret as i32, flags::LOCKED);
     0
 }
 
@@ -47,19 +47,18 @@ pub fn insert_locked_kprobe(ctx: ProbeContext) -> u32 {
 
 #[kretprobe]
 pub fn insert_kretprobe(ctx: RetProbeContext) -> u32 {
-    let key = task_key();
-    // SAFETY: the value is copied out before the entry is removed.
-    let Some(entry) = (unsafe { INSERT_ENTRY.get(&key) }).copied() else {
+    let task = task_key();
+    let Some(entry) = take(&INSERT_ENTRY, task) else {
         return 0;
     };
-    let _ = INSERT_ENTRY.remove(&key);
     let ret: i64 = ctx.ret();
-    on_return(entry.arg0, ret as i32, entry.arg1 as u8);
+    on_return::<Probed>(task, entry.arg0, ret as i32, entry.arg1 as u8);
     0
 }
 
 fn stash(ctx: &ProbeContext, insert_flags: u64) {
-    if is_self() {
+    let task = task_key();
+    if is_self_task(task) {
         return;
     }
     let Some(sub) = ctx.arg::<u64>(0) else { return };
@@ -68,38 +67,37 @@ fn stash(ctx: &ProbeContext, insert_flags: u64) {
         arg0: sub,
         arg1: insert_flags,
         arg2: 0,
+        arg3: 0,
     };
-    let _ = INSERT_ENTRY.insert(&task_key(), &entry, 0);
+    maps::stash(&INSERT_ENTRY, task, &entry);
 }
 
-fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
-    if is_self() {
+fn on_return<M: Mem>(task: u64, sub: u64, ret: i32, mut ev_flags: u8) {
+    if is_self_task(task) {
         return;
     }
     // Plain scalars, set on both paths: with the `Result` kept alive across the function,
     // LLVM read a stack slot only one path had written, which 6.1's verifier refuses.
-    let (mm, start, last) = match notifier(sub) {
-        Ok(n) => (n.mm, n.start, n.last),
+    let (mm, start, last, ops, seq, parent) = match inserted::<M>(sub) {
+        Ok(n) => (n.mm, n.start, n.last, n.ops, n.seq, n.parent),
         Err(_) => {
             ev_flags |= flags::PARTIAL;
-            (0, 0, 0)
+            (0, 0, 0, 0, 0, 0)
         }
     };
-    let ops: u64 = read(sub, off!(sub_ops)).unwrap_or(0);
-    let (func, two_pass) = callback_of(ops);
-    if !filter::admit_insert(mm, (task_key() >> 32) as u32, func) {
+    let (func, two_pass) = callback_of::<M>(ops);
+    if !filter::admit_insert(mm, (task >> 32) as u32, func) {
         return;
     }
     if two_pass {
         ev_flags |= flags::TWO_PASS;
     }
-    if ret == 0 && is_deferred(sub, mm) {
+    if ret == 0 && parent == sub && still_deferred::<M>(sub, mm) {
         ev_flags |= flags::DEFERRED;
     }
-    let seq: u64 = read(sub, off!(sub_seq)).unwrap_or(0);
     ev_flags |= task_flags(mm);
-    let lock = mmap_lock_state(mm);
-    emit(EventKind::Insert, |e| {
+    let lock = mmap_lock_state::<M>(mm);
+    emit_as(EventKind::Insert, task, now(), |e| {
         e.flags = ev_flags;
         e.mmap_lock = lock;
         e.ret = ret;
@@ -113,18 +111,25 @@ fn on_return(sub: u64, ret: i32, mut ev_flags: u8) {
     });
 }
 
-/// Whether the kernel queued `sub` on `deferred_list` instead of linking it into the tree.
+/// Whether `sub` sits on `deferred_list` rather than in the tree: a queued notifier keeps
+/// the empty rb node `RB_CLEAR_NODE` left in it (parent pointer == the node itself; the rb
+/// node is at offset 0 of the notifier).
+fn queued<M: Mem>(sub: u64) -> bool {
+    M::read::<u64>(sub, 0).is_ok_and(|parent| parent == sub)
+}
+
+/// For a notifier that looked queued when the insert returned: whether it still is,
+/// recorded in `DEFERRED` for the sweep after `inv_end`.
 ///
-/// A queued notifier keeps the empty rb node `RB_CLEAR_NODE` left in it (parent pointer ==
-/// the node itself; the rb node is at offset 0 of the notifier). The notifier is recorded in
-/// `DEFERRED` *before* looking, so that if another CPU's `inv_end` links it in between,
-/// either the sweep after that `inv_end` reports the application (the mirror ignores an
-/// application it has no insert for, and this insert then reads as live) or this read sees
-/// a linked node and removes the entry; no ordering loses it.
-fn is_deferred(sub: u64, mm: u64) -> bool {
+/// A linked node stays linked, so the first look (the caller's) settles the common case
+/// without touching `DEFERRED`. A node that looked queued is recorded and looked at again:
+/// if another CPU's `inv_end` linked it in between, either the sweep after that `inv_end`
+/// reported the application (the mirror ignores an application it has no insert for, and
+/// this insert then reads as live) or the second look sees a linked node and removes the
+/// entry; no ordering loses it.
+fn still_deferred<M: Mem>(sub: u64, mm: u64) -> bool {
     deferred_add(sub, mm);
-    let parent: u64 = read(sub, 0).unwrap_or(0);
-    if parent == sub {
+    if queued::<M>(sub) {
         true
     } else {
         deferred_forget(sub);

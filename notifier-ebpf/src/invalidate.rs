@@ -16,7 +16,7 @@ use crate::{
     emit::{emit, is_self, now, task_key},
     filter,
     kernel::range,
-    maps::{Entry, RANGE_ENTRY},
+    maps::{Entry, RANGE_ENTRY, enter_context, leave_context, stash, take},
 };
 
 #[fentry(function = "__mmu_notifier_invalidate_range_start")]
@@ -65,34 +65,32 @@ fn on_start_entry(r: u64) {
     if is_self() {
         return;
     }
-    let _ = RANGE_ENTRY.insert(
-        &task_key(),
+    stash(
+        &RANGE_ENTRY,
+        task_key(),
         &Entry {
             ts: now(),
             arg0: r,
             arg1: 0,
             arg2: 0,
+            arg3: 0,
         },
-        0,
     );
 }
 
 fn on_start_return(ret: i32) {
-    let key = task_key();
-    // SAFETY: value copied out before removal.
-    let Some(entry) = (unsafe { RANGE_ENTRY.get(&key) }).copied() else {
+    let Some(entry) = take(&RANGE_ENTRY, task_key()) else {
         return;
     };
-    let _ = RANGE_ENTRY.remove(&key);
     let mm = report(EventKind::RangeStart, entry.arg0, ret, now() - entry.ts);
     // -EAGAIN: the core already ran inv_end and no range end will follow.
     if ret == 0 && mm != 0 {
-        let _ = OPEN_RANGE.insert(&key, &mm, 0);
+        enter_context(&OPEN_RANGE, &mm);
     }
 }
 
 fn on_end(r: u64) {
-    let _ = OPEN_RANGE.remove(&task_key());
+    leave_context(&OPEN_RANGE);
     report(EventKind::RangeEnd, r, 0, 0);
 }
 

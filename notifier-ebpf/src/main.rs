@@ -4,6 +4,9 @@
 //! loads whichever the running kernel allows (see notifier-user's `probe::plan`).
 #![no_std]
 #![no_main]
+// The BPF target has no compare-and-swap, so core exposes no atomic read-modify-write; the
+// one shared counter (maps::IN_CONTEXT) is bumped with the ISA's atomic add in asm.
+#![feature(asm_experimental_arch)]
 
 mod context;
 mod emit;

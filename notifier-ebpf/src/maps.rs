@@ -1,10 +1,13 @@
 //! Maps shared by the hook families.
 
 use aya_ebpf::{
+    bindings::{BPF_EXIST, BPF_NOEXIST},
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use notifier_common::RING_BYTES;
+
+use crate::emit::task_key;
 
 /// Every event goes here; userspace drains it with an async reader.
 #[map]
@@ -24,10 +27,15 @@ pub struct Entry {
     pub arg0: u64,
     pub arg1: u64,
     pub arg2: u64,
+    pub arg3: u64,
 }
 
 const TASKS: u32 = 16384;
 
+/// Entry → return state per task. Plain hash maps, not LRU: a hash map's bucket lock
+/// detects a program re-entering it on the same CPU and fails the call instead of
+/// spinning, while the LRU's free-list locks have no such guard — with the rules' hooks on
+/// lock functions and the scheduler, a guest deadlocked once in a few runs with LRU slots.
 #[map]
 pub static INSERT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
@@ -35,9 +43,109 @@ pub static REMOVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 
 #[map]
 pub static RANGE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
-pub static CALLBACK_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-#[map]
 pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+
+/// A call's entry on one CPU, for a return hook that finds no per-task entry (see
+/// `notifier_common::DUR_UNKNOWN`): an array slot costs a fraction of a hash map's
+/// insert and delete.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Quick {
+    pub task: u64,
+    pub sub: u64,
+    pub ts: u64,
+}
+
+#[map]
+pub static READ_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+pub static REMOVE_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0);
+
+/// Notes this CPU's call of task `task` on `sub`, entered at `ts`.
+#[inline(always)]
+pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) {
+    if let Some(q) = slot.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; programs do not nest on a CPU within one hook family.
+        unsafe { *q = Quick { task, sub, ts } };
+    }
+}
+
+/// The entry time noted on this CPU for task `task`'s call on `sub`, taken out of the slot.
+#[inline(always)]
+pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64> {
+    let q = slot.get_ptr_mut(0)?;
+    // SAFETY: as in `note_quick`.
+    unsafe {
+        if (*q).task != task || (*q).sub != sub {
+            return None;
+        }
+        (*q).task = 0;
+        Some((*q).ts)
+    }
+}
+
+/// Records the call of task `key` (its `pid_tgid`).
+#[inline(always)]
+pub fn stash(slots: &HashMap<u64, Entry>, key: u64, entry: &Entry) {
+    let _ = slots.insert(&key, entry, 0);
+}
+
+/// Takes the call of task `key` out (None if no call was recorded: the tool attached in
+/// the middle of it).
+#[inline(always)]
+pub fn take(slots: &HashMap<u64, Entry>, key: u64) -> Option<Entry> {
+    // SAFETY: the value is copied out before the entry is removed.
+    let entry = unsafe { slots.get(&key) }.copied()?;
+    let _ = slots.remove(&key);
+    Some(entry)
+}
+
+/// Tasks inside a driver callback: presence is the state (see `enter_context`).
+#[map]
+pub static CALLBACK_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+
+/// How many entries CALLBACK_ENTRY, OPEN_RANGE and HELD hold together (index 0): tasks
+/// inside a callback, holding an invalidation open, or holding a lock learned from a
+/// callback. Outside invalidations it is 0, and insert, remove, read_begin and the rules'
+/// allocation hooks skip their three per-task lookups. A 0 never hides the asking task's
+/// own entry: the task added it itself, earlier in its own program order.
+#[map]
+static IN_CONTEXT: Array<u64> = Array::with_max_entries(1, 0);
+
+#[inline(always)]
+fn count_context(delta: u64) {
+    if let Some(n) = IN_CONTEXT.get_ptr_mut(0) {
+        // SAFETY: a valid, aligned 8-byte map value; every update is this atomic add.
+        unsafe {
+            core::arch::asm!("lock *(u64 *)({n} + 0) += {d}", n = in(reg) n, d = in(reg) delta)
+        };
+    }
+}
+
+/// Whether any task may be in a context the per-task maps record.
+#[inline(always)]
+pub fn any_in_context() -> bool {
+    IN_CONTEXT.get(0).is_some_and(|&n| n != 0)
+}
+
+/// Sets the current task's entry in a context map, counting it if it is new.
+#[inline(always)]
+pub fn enter_context<V>(map: &HashMap<u64, V>, value: &V) {
+    let key = task_key();
+    if map.insert(&key, value, BPF_NOEXIST as u64).is_ok() {
+        count_context(1);
+    } else {
+        let _ = map.insert(&key, value, BPF_EXIST as u64);
+    }
+}
+
+/// Removes the current task's entry from a context map, if it has one.
+#[inline(always)]
+pub fn leave_context<V>(map: &HashMap<u64, V>) {
+    if map.remove(&task_key()).is_ok() {
+        count_context(u64::MAX); // -1
+    }
+}
 
 /// Notifiers the kernel queued on `deferred_list` (pending inserts), value = their mm;
 /// swept after every `mn_itree_inv_end`.
@@ -59,10 +167,13 @@ pub fn deferred_add(sub: u64, mm: u64) {
     }
 }
 
-/// Forgets a pending insert (no-op if it is not pending).
+/// Forgets a pending insert (no-op if it is not pending). Looked up first: a delete takes
+/// the bucket lock even for an absent key, and almost no notifier is pending.
 #[inline(always)]
 pub fn deferred_forget(sub: u64) {
-    let _ = DEFERRED.remove(&sub);
+    if DEFERRED.get_ptr(&sub).is_some() {
+        let _ = DEFERRED.remove(&sub);
+    }
 }
 
 #[inline(always)]

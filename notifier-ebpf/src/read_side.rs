@@ -5,80 +5,106 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use notifier_common::EventKind;
+use notifier_common::{DUR_UNKNOWN, EventKind};
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit, is_self, now, task_key},
+    emit::{emit_as, is_self_task, now, task_key},
     filter,
-    kernel::{off, read},
-    maps::{Entry, READ_ENTRY},
+    kernel::{Mem, Probed, Typed, bounds, off},
+    maps::{Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, stash, take, take_quick},
 };
 
 #[fentry(function = "mmu_interval_read_begin")]
 pub fn read_begin_fentry(ctx: FEntryContext) -> u32 {
-    on_entry(ctx.arg(0));
+    on_entry::<Typed>(ctx.arg(0));
     0
 }
 
 #[fexit(function = "mmu_interval_read_begin")]
 pub fn read_begin_fexit(ctx: FExitContext) -> u32 {
-    on_return(ctx.ret().unwrap_or(0));
+    on_return::<Typed>(ctx.ret().unwrap_or(0), Some(ctx.arg(0)));
     0
 }
 
 #[kprobe]
 pub fn read_begin_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(sub) = ctx.arg::<u64>(0) {
-        on_entry(sub);
+        on_entry::<Probed>(sub);
     }
     0
 }
 
 #[kretprobe]
 pub fn read_begin_kretprobe(ctx: RetProbeContext) -> u32 {
-    on_return(ctx.ret());
+    on_return::<Probed>(ctx.ret(), None);
     0
 }
 
-fn on_entry(sub: u64) {
-    if is_self() {
+fn on_entry<M: Mem>(sub: u64) {
+    let task = task_key();
+    if is_self_task(task) {
         return;
     }
-    // Where read_begin is called from is only known at entry; it travels in arg1/arg2.
-    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
+    let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
     if !filter::wanted(mm) {
         return;
     }
+    let ts = now();
+    // Outside any invalidation read_begin cannot wait and there is nothing to say about
+    // where it is called from: an fexit gets the notifier back as its own argument, so
+    // only the time needs carrying, in this CPU's slot.
+    if M::DIRECT && !any_in_context() {
+        note_quick(&READ_QUICK, task, sub, ts);
+        return;
+    }
+    // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
+    // the mm (read here for the filter) in arg3.
     let entry = Entry {
-        ts: now(),
+        ts,
         arg0: sub,
         arg1: task_flags(mm) as u64,
         arg2: held_callback_lock(),
+        arg3: mm,
     };
-    let _ = READ_ENTRY.insert(&task_key(), &entry, 0);
+    stash(&READ_ENTRY, task, &entry);
 }
 
-fn on_return(seq: u64) {
-    let key = task_key();
-    // SAFETY: value copied out before removal.
-    let Some(entry) = (unsafe { READ_ENTRY.get(&key) }).copied() else {
-        return;
+/// `sub` is the fexit's own argument; a kretprobe has none left, and reads the notifier
+/// recorded at entry (a plain number, so probed).
+fn on_return<M: Mem>(seq: u64, sub: Option<u64>) {
+    let task = task_key();
+    let ts = now();
+    let (sub, mm, dur, where_from, lock) = match (take(&READ_ENTRY, task), sub) {
+        (Some(entry), sub) => (
+            sub.unwrap_or(entry.arg0),
+            entry.arg3,
+            ts - entry.ts,
+            entry.arg1 as u8,
+            entry.arg2,
+        ),
+        (None, Some(sub)) if M::DIRECT => {
+            if is_self_task(task) {
+                return;
+            }
+            let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
+            if !filter::wanted(mm) {
+                return;
+            }
+            let dur = take_quick(&READ_QUICK, task, sub).map_or(DUR_UNKNOWN, |t| ts - t);
+            (sub, mm, dur, 0, 0)
+        }
+        (None, _) => return,
     };
-    let _ = READ_ENTRY.remove(&key);
-    let dur = now() - entry.ts;
-    let sub = entry.arg0;
-    let mm: u64 = read(sub, off!(sub_mm)).unwrap_or(0);
-    let start: u64 = read(sub, off!(sub_start)).unwrap_or(0);
-    let last: u64 = read(sub, off!(sub_last)).unwrap_or(0);
-    emit(EventKind::ReadBegin, |e| {
+    let (start, last) = bounds::<M>(sub).unwrap_or((0, 0));
+    emit_as(EventKind::ReadBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;
         e.last = last;
         e.seq = seq;
         e.dur_ns = dur;
-        e.flags = entry.arg1 as u8;
-        e.aux = entry.arg2;
+        e.flags = where_from;
+        e.aux = lock;
     });
 }

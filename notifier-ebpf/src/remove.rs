@@ -1,95 +1,151 @@
-//! `mmu_interval_notifier_remove`: entry marks the interval "removing" (it may wait there
-//! for an in-flight invalidation, and callbacks can still run); return means gone.
+//! `mmu_interval_notifier_remove`: an entry during an invalidation marks the interval
+//! "removing" (it may wait there for the invalidation, and callbacks can still run);
+//! return means gone.
 
 use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use notifier_common::{EventKind, flags};
+use notifier_common::{DUR_UNKNOWN, EventKind, flags};
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit, is_self, now, task_key},
+    emit::{emit_as, is_self_task, now, task_key},
     filter,
-    kernel::notifier,
-    maps::{Entry, REMOVE_ENTRY, deferred_forget},
+    kernel::{Mem, Probed, Typed, notifier},
+    maps::{
+        Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick, stash,
+        take, take_quick,
+    },
 };
 
 #[fentry(function = "mmu_interval_notifier_remove")]
 pub fn remove_fentry(ctx: FEntryContext) -> u32 {
-    on_entry(ctx.arg(0));
+    on_entry::<Typed>(ctx.arg(0));
     0
 }
 
 #[fexit(function = "mmu_interval_notifier_remove")]
-pub fn remove_fexit(_ctx: FExitContext) -> u32 {
-    on_return();
+pub fn remove_fexit(ctx: FExitContext) -> u32 {
+    on_return::<Typed>(Some(ctx.arg(0)));
     0
 }
 
 #[kprobe]
 pub fn remove_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(sub) = ctx.arg::<u64>(0) {
-        on_entry(sub);
+        on_entry::<Probed>(sub);
     }
     0
 }
 
 #[kretprobe]
 pub fn remove_kretprobe(_ctx: RetProbeContext) -> u32 {
-    on_return();
+    on_return::<Probed>(None);
     0
 }
 
-fn on_entry(sub: u64) {
-    if is_self() {
+fn on_entry<M: Mem>(sub: u64) {
+    let task = task_key();
+    if is_self_task(task) {
         return;
     }
     // A pending insert removed before it was applied is simply unhooked by the kernel.
     deferred_forget(sub);
-    let n = notifier(sub);
-    let mm = n.as_ref().map(|n| n.mm).unwrap_or(0);
+    // Plain scalars set on both paths (see insert.rs).
+    let (mm, start, last, partial) = match notifier::<M>(sub) {
+        Ok(n) => (n.mm, n.start, n.last, 0),
+        Err(_) => (0, 0, 0, flags::PARTIAL),
+    };
     if !filter::wanted(mm) {
         return;
     }
-    let _ = REMOVE_ENTRY.insert(
-        &task_key(),
+    let ts = now();
+    // Outside any invalidation a remove cannot wait and is announced only at return (see
+    // below); an fexit gets the notifier back as its argument, so only the time needs
+    // carrying, in this CPU's slot.
+    if M::DIRECT && !any_in_context() {
+        note_quick(&REMOVE_QUICK, task, sub, ts);
+        return;
+    }
+    stash(
+        &REMOVE_ENTRY,
+        task,
         &Entry {
-            ts: now(),
+            ts,
             arg0: sub,
             arg1: mm,
-            arg2: 0,
+            arg2: start,
+            arg3: last,
         },
-        0,
     );
+    // Only a remove that can wait is announced at entry: one made while an invalidation
+    // is in flight (some task holds a range open), or from inside a callback or an open
+    // range — the self-deadlock the rules look for. Any other remove is one event, at
+    // return, and half the cost. (An invalidation that starts between here and the
+    // kernel's own check shows in RemoveEnd's duration, or makes it unknown: see
+    // `DUR_UNKNOWN`.)
+    if !any_in_context() {
+        return;
+    }
     let where_from = task_flags(mm);
     let lock = held_callback_lock();
-    emit(EventKind::RemoveBegin, |e| {
+    emit_as(EventKind::RemoveBegin, task, ts, |e| {
         e.sub = sub;
-        e.flags = where_from;
+        e.mm = mm;
+        e.start = start;
+        e.last = last;
+        e.flags = where_from | partial;
         e.aux = lock;
-        match &n {
-            Ok(n) => {
-                e.mm = n.mm;
-                e.start = n.start;
-                e.last = n.last;
-            }
-            Err(_) => e.flags |= flags::PARTIAL,
-        }
     });
 }
 
-fn on_return() {
-    let key = task_key();
-    // SAFETY: value copied out before removal.
-    let Some(entry) = (unsafe { REMOVE_ENTRY.get(&key) }).copied() else {
+/// `sub` is the fexit's own argument (a kretprobe has none left, and its entry always
+/// recorded one).
+fn on_return<M: Mem>(sub: Option<u64>) {
+    let task = task_key();
+    let ts = now();
+    let Some(entry) = take(&REMOVE_ENTRY, task) else {
+        if M::DIRECT
+            && let Some(sub) = sub
+        {
+            on_quick_return::<M>(task, sub, ts);
+        }
         return;
     };
-    let _ = REMOVE_ENTRY.remove(&key);
-    let dur = now() - entry.ts;
-    emit(EventKind::RemoveEnd, |e| {
+    emit_as(EventKind::RemoveEnd, task, ts, |e| {
         e.sub = entry.arg0;
         e.mm = entry.arg1;
+        e.start = entry.arg2;
+        e.last = entry.arg3;
+        // A notifier always has an mm: none means it could not be read at entry.
+        if entry.arg1 == 0 {
+            e.flags = flags::PARTIAL;
+        }
+        e.dur_ns = ts - entry.ts;
+    });
+}
+
+/// The return of a remove entered outside any invalidation: the notifier still holds its
+/// mm and bounds (remove only unlinks it).
+fn on_quick_return<M: Mem>(task: u64, sub: u64, ts: u64) {
+    if is_self_task(task) {
+        return;
+    }
+    let (mm, start, last, partial) = match notifier::<M>(sub) {
+        Ok(n) => (n.mm, n.start, n.last, 0),
+        Err(_) => (0, 0, 0, flags::PARTIAL),
+    };
+    if !filter::wanted(mm) {
+        return;
+    }
+    let dur = take_quick(&REMOVE_QUICK, task, sub).map_or(DUR_UNKNOWN, |t| ts - t);
+    emit_as(EventKind::RemoveEnd, task, ts, |e| {
+        e.sub = sub;
+        e.mm = mm;
+        e.start = start;
+        e.last = last;
+        e.flags = partial;
         e.dur_ns = dur;
     });
 }

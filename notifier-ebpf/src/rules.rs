@@ -25,7 +25,7 @@ use crate::{
     emit::{emit, is_self, task_key},
     filter,
     kernel::{off, read},
-    maps::{CALLBACK_ENTRY, Entry, HELD},
+    maps::{CALLBACK_ENTRY, Entry, HELD, any_in_context, enter_context, leave_context},
 };
 
 /// Kernel stacks proving each hazard, referenced by id from the events.
@@ -62,6 +62,9 @@ fn report<C: StackIdContext>(ctx: &C, code: u8, cb: Option<&Entry>, aux: u64, fu
 }
 
 fn current_callback() -> Option<Entry> {
+    if !any_in_context() {
+        return None;
+    }
     // SAFETY: value copied out.
     unsafe { CALLBACK_ENTRY.get(&task_key()) }.copied()
 }
@@ -88,6 +91,9 @@ fn on_alloc<C: StackIdContext>(ctx: &C, gfp: u32, call_site: u64) {
                 call_site,
             );
         }
+        return;
+    }
+    if !any_in_context() {
         return;
     }
     // SAFETY: value copied out.
@@ -166,10 +172,13 @@ fn on_lock<C: StackIdContext>(ctx: &C, lock: u64) {
             break;
         }
     }
-    let _ = HELD.insert(&key, &held, 0);
+    enter_context(&HELD, &held);
 }
 
 fn on_unlock(lock: u64) {
+    if !any_in_context() {
+        return;
+    }
     let key = task_key();
     // SAFETY: value copied out.
     let Some(mut held) = (unsafe { HELD.get(&key) }).copied() else {
@@ -183,9 +192,9 @@ fn on_unlock(lock: u64) {
         any |= *slot != 0;
     }
     if any {
-        let _ = HELD.insert(&key, &held, 0);
+        enter_context(&HELD, &held);
     } else {
-        let _ = HELD.remove(&key);
+        leave_context(&HELD);
     }
 }
 

@@ -63,19 +63,21 @@ struct JsonEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     hazard: Option<&'static str>,
     seq: u64,
-    dur_ns: u64,
+    /// null: not measured (`DUR_UNKNOWN`).
+    dur_ns: Option<u64>,
 }
 
-fn has_range(k: EventKind) -> bool {
-    !matches!(
-        k,
-        EventKind::RemoveEnd
-            | EventKind::MmRegister
-            | EventKind::MmRelease
-            | EventKind::MmDestroy
-            | EventKind::MmWalked
-            | EventKind::Hazard
-    )
+fn has_range(ev: &Event, k: EventKind) -> bool {
+    match k {
+        EventKind::MmRegister
+        | EventKind::MmRelease
+        | EventKind::MmDestroy
+        | EventKind::MmWalked
+        | EventKind::Hazard => false,
+        // Recordings made before removes carried their range have none.
+        EventKind::RemoveEnd => ev.start != 0 || ev.last != 0,
+        _ => true,
+    }
 }
 
 fn has_event(k: EventKind) -> bool {
@@ -97,15 +99,15 @@ pub fn json(ev: &Event, owner: Option<&Symbol>, ptr: &Pointers) -> String {
         comm: ev.comm_str(),
         mm: ptr.show(ev.mm),
         sub: ptr.show(ev.sub),
-        start: has_range(k).then(|| format!("0x{:x}", ev.start)),
-        last: has_range(k).then(|| format!("0x{:x}", ev.last)),
+        start: has_range(ev, k).then(|| format!("0x{:x}", ev.start)),
+        last: has_range(ev, k).then(|| format!("0x{:x}", ev.last)),
         event: has_event(k).then(|| event_name(ev.event)),
         flags: flag_names(ev.flags),
         ret: ev.ret,
         owner: owner.map(Symbol::display),
         hazard: (k == EventKind::Hazard).then(|| hazard_name(ev.event)),
         seq: ev.seq,
-        dur_ns: ev.dur_ns,
+        dur_ns: ev.duration(),
     };
     serde_json::to_string(&j).expect("plain data serializes")
 }
@@ -124,7 +126,7 @@ pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
         ev.tid(),
         kind.map_or("unknown", EventKind::name)
     );
-    if has_range(k) {
+    if has_range(ev, k) {
         let size = ev.last.wrapping_sub(ev.start).wrapping_add(1);
         let _ = write!(
             s,
@@ -150,8 +152,12 @@ pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
     if ev.ret != 0 || k == EventKind::Callback {
         let _ = write!(s, " ret={}", ev.ret);
     }
-    if ev.dur_ns != 0 {
-        let _ = write!(s, " {:.1}µs", ev.dur_ns as f64 / 1e3);
+    match ev.duration() {
+        Some(0) => {}
+        Some(d) => {
+            let _ = write!(s, " {:.1}µs", d as f64 / 1e3);
+        }
+        None => s.push_str(" duration-unknown"),
     }
     s
 }
@@ -191,6 +197,49 @@ mod tests {
         assert_eq!(j["start"], "0x1000");
         assert_eq!(j["mm"], "0x10");
         assert_eq!(j["flags"], serde_json::json!(["deferred", "locked"]));
+    }
+
+    #[test]
+    fn removes_show_their_range_unless_recorded_without_one() {
+        let removed = Event {
+            kind: EventKind::RemoveEnd as u8,
+            start: 0x1000,
+            last: 0x1fff,
+            ..Default::default()
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&json(&removed, None, &Pointers::new(true))).unwrap();
+        assert_eq!(
+            (&j["start"], &j["last"]),
+            (&"0x1000".into(), &"0x1fff".into())
+        );
+        let old = Event {
+            start: 0,
+            last: 0,
+            ..removed
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&json(&old, None, &Pointers::new(true))).unwrap();
+        assert!(j.get("start").is_none_or(|v| v.is_null()), "{j}");
+        assert!(!human(&old, 0, None).contains("0x0-0x0"));
+    }
+
+    #[test]
+    fn unmeasured_durations_are_named_not_shown_as_numbers() {
+        let e = Event {
+            kind: EventKind::ReadBegin as u8,
+            dur_ns: notifier_common::DUR_UNKNOWN,
+            ..Default::default()
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&json(&e, None, &Pointers::new(true))).unwrap();
+        assert!(j["dur_ns"].is_null(), "{j}");
+        assert!(human(&e, 0, None).ends_with(" duration-unknown"));
+        let measured = Event { dur_ns: 1500, ..e };
+        let j: serde_json::Value =
+            serde_json::from_str(&json(&measured, None, &Pointers::new(true))).unwrap();
+        assert_eq!(j["dur_ns"], 1500);
+        assert!(human(&measured, 0, None).ends_with(" 1.5µs"));
     }
 
     #[test]

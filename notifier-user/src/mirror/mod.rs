@@ -161,6 +161,9 @@ pub struct Counters {
     pub lost: u64,
     /// Program runs the kernel skipped (each may be a missing event).
     pub skipped: u64,
+    /// read_begin and remove calls whose duration was not measured (`DUR_UNKNOWN`): they
+    /// count as calls, not as waits.
+    pub durations_unknown: u64,
     pub unknown_kind: u64,
     /// An insert for a pointer still registered: a remove was missed.
     pub insert_over_live: u64,
@@ -259,6 +262,9 @@ impl Mirror {
                 None => self.counters.remove_unknown += 1,
             },
             EventKind::RemoveEnd => {
+                if ev.duration().is_none() {
+                    self.counters.durations_unknown += 1;
+                }
                 self.remove(ev);
                 self.audit.explained(ev.mm, ev.sub);
             }
@@ -514,7 +520,13 @@ impl Mirror {
     }
 
     fn read_begin(&mut self, ev: &Event) {
-        let waited = ev.dur_ns > READ_BEGIN_WAIT_NS;
+        let waited = match ev.duration() {
+            Some(d) => d > READ_BEGIN_WAIT_NS,
+            None => {
+                self.counters.durations_unknown += 1;
+                false
+            }
+        };
         let m = mm_entry(&mut self.mms, ev);
         if waited {
             m.read_begin_waits += 1;

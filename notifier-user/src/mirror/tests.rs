@@ -112,6 +112,22 @@ fn callbacks_and_read_begin_statistics() {
 }
 
 #[test]
+fn unmeasured_durations_count_calls_not_waits() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    let mut rb = ev(EventKind::ReadBegin, 1, 10, 0, 0);
+    rb.dur_ns = notifier_common::DUR_UNKNOWN;
+    m.apply(&rb);
+    let iv = &m.mms[&1].intervals[&10];
+    assert_eq!((iv.read_begins, iv.read_begin_waits), (1, 0));
+    assert_eq!(m.mms[&1].read_begin_waits, 0);
+    let mut gone = ev(EventKind::RemoveEnd, 1, 10, 0x1000, 0x1fff);
+    gone.dur_ns = notifier_common::DUR_UNKNOWN;
+    m.apply(&gone);
+    assert_eq!((m.live_intervals(), m.counters.durations_unknown), (0, 2));
+}
+
+#[test]
 fn process_exit_and_destroy() {
     let mut m = Mirror::new();
     m.apply(&insert(1, 10, 0x1000, 0x1fff, false));

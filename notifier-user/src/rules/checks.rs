@@ -242,8 +242,10 @@ impl Rule for ReadBeginStorm {
             }
             _ => return,
         }
-        if ev.dur_ns > self.wait {
-            let detail = format!("read_begin blocked {:.3} ms", ev.dur_ns as f64 / 1e6);
+        if let Some(d) = ev.duration()
+            && d > self.wait
+        {
+            let detail = format!("read_begin blocked {:.3} ms", d as f64 / 1e6);
             out.push(hit(self.id(), ev.sub, NO_STACK, detail));
         }
         let w = self.windows.entry(ev.sub).or_insert((ev.ts_ns, 0, false));

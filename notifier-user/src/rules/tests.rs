@@ -166,6 +166,19 @@ fn slow_callbacks_and_read_begin_storms() {
     let f = run(&storm);
     assert_eq!(rules_of(&f), vec![RuleId::ReadBeginStorm]);
     assert_eq!(f[0].count, 1, "one report per window");
+    let blocked = ev(EventKind::ReadBegin, 10, |e| {
+        e.sub = 0x10;
+        e.dur_ns = 50_000_000;
+    });
+    let unmeasured = ev(EventKind::ReadBegin, 20, |e| {
+        e.sub = 0x10;
+        e.dur_ns = notifier_common::DUR_UNKNOWN;
+    });
+    assert_eq!(
+        rules_of(&run(&[insert(1, 0x10), blocked])),
+        vec![RuleId::ReadBeginStorm]
+    );
+    assert!(run(&[insert(1, 0x10), unmeasured]).is_empty());
 }
 
 #[test]
