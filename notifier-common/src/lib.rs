@@ -5,9 +5,17 @@
 //! lives here beyond naming the bits.
 #![no_std]
 
-/// Bumped whenever [`Event`] or [`KernelLayout`] change shape. Recordings carry it, so a
-/// replay of an older recording is refused with a clear message instead of misdecoded.
-pub const ABI_VERSION: u32 = 1;
+/// Bumped whenever [`Event`] or [`KernelLayout`] change shape or an event's meaning
+/// changes. Recordings carry it, so a replay of a recording this build cannot read is
+/// refused with a clear message instead of misdecoded.
+///
+/// 2: `dur_ns` may be [`DUR_UNKNOWN`]; a remove outside invalidations is a `RemoveEnd`
+/// alone, with its bounds; the layout reads the tasks' context switches. An ABI 1
+/// recording reads the same way (it never holds `DUR_UNKNOWN`).
+pub const ABI_VERSION: u32 = 2;
+
+/// The oldest event ABI a recording may carry and still be replayed.
+pub const OLDEST_READABLE_ABI: u32 = 1;
 
 /// What happened. The discriminant is the wire value of [`Event::kind`].
 #[repr(u8)]
@@ -30,7 +38,7 @@ pub enum EventKind {
     RemoveBegin = 3,
     /// `mmu_interval_notifier_remove` returned: the interval is gone. `sub`, `mm`, `start`,
     /// `last`; `dur_ns` = time spent in remove, which includes waiting for an in-flight
-    /// invalidation.
+    /// invalidation ([`DUR_UNKNOWN`] when not measured).
     RemoveEnd = 4,
     /// `__mmu_notifier_invalidate_range_start` returned. `sub` = the range pointer (it keys
     /// the matching end), `mm`, `start`, `last` (end - 1), `event` = `mmu_notifier_event`,
@@ -44,7 +52,8 @@ pub enum EventKind {
     Callback = 7,
     /// `mmu_interval_read_begin` returned. `sub`, `mm`, `start`, `last`, `seq` = returned
     /// sequence, `dur_ns` = time blocked waiting for an invalidation of this interval to
-    /// finish. Flags and `aux` as [`EventKind::RemoveBegin`].
+    /// finish ([`DUR_UNKNOWN`] when not measured). Flags and `aux` as
+    /// [`EventKind::RemoveBegin`].
     ReadBegin = 8,
     /// `__mmu_notifier_register` returned for `mm`; `sub` is the hlist subscription or 0
     /// (interval-tree mode).
@@ -359,6 +368,10 @@ pub struct KernelLayout {
     /// tracefs format files).
     pub task_flags: FieldOffset,
     pub gfp_direct_reclaim: u32,
+    /// `task_struct.nvcsw` / `.nivcsw`: a task's context switches, unchanged between a
+    /// call's entry and return when it never left its CPU (the per-CPU entry slots).
+    pub task_nvcsw: FieldOffset,
+    pub task_nivcsw: FieldOffset,
     pub tp_kmalloc_gfp: FieldOffset,
     pub tp_kmalloc_call_site: FieldOffset,
     pub tp_cache_alloc_gfp: FieldOffset,
@@ -397,6 +410,8 @@ impl KernelLayout {
         mm_mmap_lock_owner: MISSING,
         task_flags: MISSING,
         gfp_direct_reclaim: 0,
+        task_nvcsw: MISSING,
+        task_nivcsw: MISSING,
         tp_kmalloc_gfp: MISSING,
         tp_kmalloc_call_site: MISSING,
         tp_cache_alloc_gfp: MISSING,

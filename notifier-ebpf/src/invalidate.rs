@@ -16,7 +16,7 @@ use crate::{
     emit::{emit, is_self, now, task_key},
     filter,
     kernel::range,
-    maps::{Entry, RANGE_ENTRY, enter_context, leave_context, stash, take},
+    maps::{Entry, RANGE_ENTRY, enter_context, leave_context},
 };
 
 #[fentry(function = "__mmu_notifier_invalidate_range_start")]
@@ -65,9 +65,10 @@ fn on_start_entry(r: u64) {
     if is_self() {
         return;
     }
-    stash(
+    // A context from here on: the kernel marks the tree invalidating inside the call, and
+    // a remove or read_begin meanwhile can wait for it (see `maps::any_in_context`).
+    enter_context(
         &RANGE_ENTRY,
-        task_key(),
         &Entry {
             ts: now(),
             arg0: r,
@@ -79,7 +80,8 @@ fn on_start_entry(r: u64) {
 }
 
 fn on_start_return(ret: i32) {
-    let Some(entry) = take(&RANGE_ENTRY, task_key()) else {
+    // SAFETY: value copied out.
+    let Some(entry) = (unsafe { RANGE_ENTRY.get(&task_key()) }).copied() else {
         return;
     };
     let mm = report(EventKind::RangeStart, entry.arg0, ret, now() - entry.ts);
@@ -87,6 +89,8 @@ fn on_start_return(ret: i32) {
     if ret == 0 && mm != 0 {
         enter_context(&OPEN_RANGE, &mm);
     }
+    // Left after the open range is entered: the context count never drops to 0 between.
+    leave_context(&RANGE_ENTRY);
 }
 
 fn on_end(r: u64) {

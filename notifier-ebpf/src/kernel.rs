@@ -6,7 +6,7 @@
 
 use core::ffi::c_void;
 
-use aya_ebpf::helpers::{bpf_probe_read_kernel, generated};
+use aya_ebpf::helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel, generated};
 use notifier_common::{FieldOffset, KernelLayout, MISSING};
 
 #[unsafe(no_mangle)]
@@ -78,6 +78,18 @@ impl Mem for Typed {
     }
 }
 
+/// The current task's context switches so far, voluntary and involuntary (None where the
+/// layout lacks them). Unchanged between a call's entry and its return, the task never
+/// left its CPU in between. fentry/fexit programs only: the task pointer is a typed one.
+#[inline(always)]
+pub fn context_switches() -> Option<u64> {
+    // SAFETY: helper without preconditions.
+    let task = unsafe { bpf_get_current_task_btf() } as u64;
+    let voluntary: u64 = Typed::read(task, off!(task_nvcsw)).ok()?;
+    let involuntary: u64 = Typed::read(task, off!(task_nivcsw)).ok()?;
+    Some(voluntary + involuntary)
+}
+
 /// The interval bounds and mm a notifier carries.
 pub struct Notifier {
     pub mm: u64,
@@ -123,9 +135,10 @@ pub struct Inserted {
 /// every kernel checked.
 const HEAD_WORDS: usize = 12;
 
-/// Everything an insert reads from its notifier: field by field when loads are direct,
-/// otherwise in one copy of the struct's head up to the last field needed (never past
-/// it: stack notifiers sit next to guard pages).
+/// Everything an insert reads from its notifier (the mm and bounds are required, the ops
+/// and sequence read as 0 if missing): field by field when loads are direct, otherwise in
+/// one copy of the struct's head up to the last field needed (never past it: stack
+/// notifiers sit next to guard pages).
 #[inline(always)]
 pub fn inserted<M: Mem>(sub: u64) -> Result<Inserted, i64> {
     let fields = [
@@ -140,17 +153,20 @@ pub fn inserted<M: Mem>(sub: u64) -> Result<Inserted, i64> {
             mm: M::read(sub, fields[0])?,
             start: M::read(sub, fields[1])?,
             last: M::read(sub, fields[2])?,
-            ops: M::read(sub, fields[3])?,
-            seq: M::read(sub, fields[4])?,
+            ops: M::read(sub, fields[3]).unwrap_or(0),
+            seq: M::read(sub, fields[4]).unwrap_or(0),
             parent: M::read(sub, 0)?,
         });
     }
     let mut end = 8;
-    for o in fields {
-        if o == MISSING || o % 8 != 0 {
+    for (i, o) in fields.into_iter().enumerate() {
+        let aligned = o != MISSING && o % 8 == 0;
+        if !aligned && i < 3 {
             return Err(-1);
         }
-        end = end.max(o + 8);
+        if aligned {
+            end = end.max(o + 8);
+        }
     }
     if sub == 0 || end as usize > HEAD_WORDS * 8 {
         return Err(-1);
@@ -163,7 +179,13 @@ pub fn inserted<M: Mem>(sub: u64) -> Result<Inserted, i64> {
     if ret != 0 {
         return Err(ret);
     }
-    let word = |o: FieldOffset| head.get(o as usize / 8).copied().unwrap_or(0);
+    let word = |o: FieldOffset| {
+        if o == MISSING || o % 8 != 0 {
+            0
+        } else {
+            head.get(o as usize / 8).copied().unwrap_or(0)
+        }
+    };
     Ok(Inserted {
         mm: word(fields[0]),
         start: word(fields[1]),

@@ -5,9 +5,11 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use notifier_common::RING_BYTES;
+use notifier_common::{DUR_UNKNOWN, RING_BYTES};
 
-use crate::emit::task_key;
+use core::ptr::{read_volatile, write_volatile};
+
+use crate::{emit::task_key, filter, kernel::context_switches};
 
 /// Every event goes here; userspace drains it with an async reader.
 #[map]
@@ -40,6 +42,8 @@ const TASKS: u32 = 16384;
 pub static INSERT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
 pub static REMOVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+/// A context map (see `enter_context`): a range start can make removes and read_begins
+/// wait.
 #[map]
 pub static RANGE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
@@ -47,13 +51,16 @@ pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0)
 
 /// A call's entry on one CPU, for a return hook that finds no per-task entry (see
 /// `notifier_common::DUR_UNKNOWN`): an array slot costs a fraction of a hash map's
-/// insert and delete.
+/// insert and delete. fentry/fexit only (they run preemptible on preemptible kernels, so
+/// another task's call may take the slot meanwhile; `switches` tells).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Quick {
     pub task: u64,
     pub sub: u64,
     pub ts: u64,
+    /// The task's context switches at entry (`kernel::context_switches`).
+    pub switches: u64,
 }
 
 #[map]
@@ -61,26 +68,61 @@ pub static READ_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub static REMOVE_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0);
 
-/// Notes this CPU's call of task `task` on `sub`, entered at `ts`.
+/// Notes this CPU's call of task `task` on `sub`, entered at `ts`; false when the task's
+/// context switches cannot be read (the caller keeps a per-task entry instead).
 #[inline(always)]
-pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) {
-    if let Some(q) = slot.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot; programs do not nest on a CPU within one hook family.
-        unsafe { *q = Quick { task, sub, ts } };
+pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) -> bool {
+    let (Some(switches), Some(q)) = (context_switches(), slot.get_ptr_mut(0)) else {
+        return false;
+    };
+    // SAFETY: this CPU's slot, written field by field with the owner last: a task that
+    // took the slot while this program was preempted leaves fields of its own, and then
+    // either the owner or the switch count (this task's changed) fails the return's check.
+    unsafe {
+        write_volatile(&raw mut (*q).sub, sub);
+        write_volatile(&raw mut (*q).ts, ts);
+        write_volatile(&raw mut (*q).switches, switches);
+        write_volatile(&raw mut (*q).task, task);
+    }
+    true
+}
+
+/// The entry time noted on this CPU for task `task`'s call on `sub`, taken out of the
+/// slot: only if the task has not switched since it noted it, so the slot is the one it
+/// wrote, on this CPU, and no other task wrote it since.
+#[inline(always)]
+pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64> {
+    let before = context_switches()?;
+    let q = slot.get_ptr_mut(0)?;
+    // SAFETY: as in `note_quick`; read back with the switch count checked again after, so
+    // a preemption of this program mid-read fails the check.
+    unsafe {
+        let ts = read_volatile(&raw const (*q).ts);
+        let mine = read_volatile(&raw const (*q).task) == task
+            && read_volatile(&raw const (*q).sub) == sub
+            && read_volatile(&raw const (*q).switches) == before;
+        if !mine || context_switches()? != before {
+            return None;
+        }
+        write_volatile(&raw mut (*q).task, 0);
+        Some(ts)
     }
 }
 
-/// The entry time noted on this CPU for task `task`'s call on `sub`, taken out of the slot.
+/// For a return that found no per-task entry: the call's duration from this CPU's slot,
+/// `DUR_UNKNOWN` without one, or None when the call is not reported (the filter turned
+/// it away at entry, which leaves no slot either).
 #[inline(always)]
-pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64> {
-    let q = slot.get_ptr_mut(0)?;
-    // SAFETY: as in `note_quick`.
-    unsafe {
-        if (*q).task != task || (*q).sub != sub {
-            return None;
-        }
-        (*q).task = 0;
-        Some((*q).ts)
+pub fn quick_duration(
+    slot: &PerCpuArray<Quick>,
+    task: u64,
+    sub: u64,
+    mm: u64,
+    ts: u64,
+) -> Option<u64> {
+    match take_quick(slot, task, sub) {
+        Some(t) => Some(ts.checked_sub(t).unwrap_or(DUR_UNKNOWN)),
+        None => filter::wanted(mm).then_some(DUR_UNKNOWN),
     }
 }
 
@@ -104,9 +146,9 @@ pub fn take(slots: &HashMap<u64, Entry>, key: u64) -> Option<Entry> {
 #[map]
 pub static CALLBACK_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 
-/// How many entries CALLBACK_ENTRY, OPEN_RANGE and HELD hold together (index 0): tasks
-/// inside a callback, holding an invalidation open, or holding a lock learned from a
-/// callback. Outside invalidations it is 0, and insert, remove, read_begin and the rules'
+/// How many entries CALLBACK_ENTRY, RANGE_ENTRY, OPEN_RANGE and HELD hold together
+/// (index 0): tasks inside a callback, inside a range start, holding an invalidation open,
+/// or holding a lock learned from a callback. Outside invalidations it is 0, and insert, remove, read_begin and the rules'
 /// allocation hooks skip their three per-task lookups. A 0 never hides the asking task's
 /// own entry: the task added it itself, earlier in its own program order.
 #[map]

@@ -5,14 +5,16 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use notifier_common::{DUR_UNKNOWN, EventKind};
+use notifier_common::EventKind;
 
 use crate::{
     context::{held_callback_lock, task_flags},
     emit::{emit_as, is_self_task, now, task_key},
     filter,
     kernel::{Mem, Probed, Typed, bounds, off},
-    maps::{Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, stash, take, take_quick},
+    maps::{
+        Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, quick_duration, stash, take,
+    },
 };
 
 #[fentry(function = "mmu_interval_read_begin")]
@@ -54,8 +56,7 @@ fn on_entry<M: Mem>(sub: u64) {
     // Outside any invalidation read_begin cannot wait and there is nothing to say about
     // where it is called from: an fexit gets the notifier back as its own argument, so
     // only the time needs carrying, in this CPU's slot.
-    if M::DIRECT && !any_in_context() {
-        note_quick(&READ_QUICK, task, sub, ts);
+    if M::DIRECT && !any_in_context() && note_quick(&READ_QUICK, task, sub, ts) {
         return;
     }
     // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
@@ -75,7 +76,9 @@ fn on_entry<M: Mem>(sub: u64) {
 fn on_return<M: Mem>(seq: u64, sub: Option<u64>) {
     let task = task_key();
     let ts = now();
-    let (sub, mm, dur, where_from, lock) = match (take(&READ_ENTRY, task), sub) {
+    // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
+    let entry = take(&READ_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
+    let (sub, mm, dur, where_from, lock) = match (entry, sub) {
         (Some(entry), sub) => (
             sub.unwrap_or(entry.arg0),
             entry.arg3,
@@ -88,10 +91,9 @@ fn on_return<M: Mem>(seq: u64, sub: Option<u64>) {
                 return;
             }
             let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
-            if !filter::wanted(mm) {
+            let Some(dur) = quick_duration(&READ_QUICK, task, sub, mm, ts) else {
                 return;
-            }
-            let dur = take_quick(&READ_QUICK, task, sub).map_or(DUR_UNKNOWN, |t| ts - t);
+            };
             (sub, mm, dur, 0, 0)
         }
         (None, _) => return,

@@ -6,7 +6,7 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use notifier_common::{DUR_UNKNOWN, EventKind, flags};
+use notifier_common::{EventKind, flags};
 
 use crate::{
     context::{held_callback_lock, task_flags},
@@ -14,8 +14,8 @@ use crate::{
     filter,
     kernel::{Mem, Probed, Typed, notifier},
     maps::{
-        Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick, stash,
-        take, take_quick,
+        Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick,
+        quick_duration, stash, take,
     },
 };
 
@@ -64,8 +64,7 @@ fn on_entry<M: Mem>(sub: u64) {
     // Outside any invalidation a remove cannot wait and is announced only at return (see
     // below); an fexit gets the notifier back as its argument, so only the time needs
     // carrying, in this CPU's slot.
-    if M::DIRECT && !any_in_context() {
-        note_quick(&REMOVE_QUICK, task, sub, ts);
+    if M::DIRECT && !any_in_context() && note_quick(&REMOVE_QUICK, task, sub, ts) {
         return;
     }
     stash(
@@ -105,7 +104,9 @@ fn on_entry<M: Mem>(sub: u64) {
 fn on_return<M: Mem>(sub: Option<u64>) {
     let task = task_key();
     let ts = now();
-    let Some(entry) = take(&REMOVE_ENTRY, task) else {
+    // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
+    let entry = take(&REMOVE_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
+    let Some(entry) = entry else {
         if M::DIRECT
             && let Some(sub) = sub
         {
@@ -136,10 +137,9 @@ fn on_quick_return<M: Mem>(task: u64, sub: u64, ts: u64) {
         Ok(n) => (n.mm, n.start, n.last, 0),
         Err(_) => (0, 0, 0, flags::PARTIAL),
     };
-    if !filter::wanted(mm) {
+    let Some(dur) = quick_duration(&REMOVE_QUICK, task, sub, mm, ts) else {
         return;
-    }
-    let dur = take_quick(&REMOVE_QUICK, task, sub).map_or(DUR_UNKNOWN, |t| ts - t);
+    };
     emit_as(EventKind::RemoveEnd, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;

@@ -81,7 +81,6 @@ fn workload(events: usize) -> Vec<Event> {
             EventKind::RangeStart,
             EventKind::Callback,
             EventKind::RangeEnd,
-            EventKind::RemoveBegin,
             EventKind::RemoveEnd,
         ] {
             let mut e = base;

@@ -4,7 +4,7 @@ use std::{
     path::Path,
 };
 
-use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
+use notifier_common::{ABI_VERSION, EVENT_SIZE, Event, OLDEST_READABLE_ABI};
 
 use super::{FORMAT_VERSION, Header, MAGIC, Record};
 use crate::session::Loss;
@@ -21,7 +21,9 @@ pub enum RecordError {
         "recording format {0} is newer than this notifier-top reads ({FORMAT_VERSION}); upgrade notifier-top"
     )]
     NewerFormat(u16),
-    #[error("recorded with event ABI {0}; this notifier-top reads ABI {ABI_VERSION}")]
+    #[error(
+        "recorded with event ABI {0}; this notifier-top reads ABI {OLDEST_READABLE_ABI} to {ABI_VERSION}"
+    )]
     Abi(u32),
     #[error("corrupt header: {0}")]
     Header(String),
@@ -63,7 +65,7 @@ impl<R: Read> RecordingReader<R> {
             return Err(RecordError::NewerFormat(format));
         }
         let abi = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
-        if abi != ABI_VERSION {
+        if !(OLDEST_READABLE_ABI..=ABI_VERSION).contains(&abi) {
             return Err(RecordError::Abi(abi));
         }
         let len = u32::from_le_bytes(fixed[12..16].try_into().expect("4 bytes"));

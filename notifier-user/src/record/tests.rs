@@ -112,6 +112,10 @@ fn wrong_versions_are_named() {
     bytes[6] = 1;
     bytes[8] = 99;
     assert!(read_all(&bytes).unwrap_err().to_string().contains("ABI 99"));
+    bytes[8] = 0;
+    assert!(read_all(&bytes).unwrap_err().to_string().contains("ABI 0"));
+    bytes[8] = 1;
+    assert!(read_all(&bytes).is_ok(), "ABI 1 recordings still replay");
     assert!(matches!(
         read_all(b"hello world, not a recording"),
         Err(RecordError::BadMagic)

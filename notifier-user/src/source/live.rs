@@ -1,4 +1,5 @@
-//! The live source: drains the kernel ring buffer as it becomes readable.
+//! The live source: drains the kernel ring buffer when it becomes readable, and while it
+//! is busy, every `LINGER`.
 
 use anyhow::{Context as _, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -97,7 +98,7 @@ impl LiveSource {
     }
 }
 
-/// Events handed over per wake-up at most: a full ring (~87k events) drained in one go
+/// Events handed over per drain at most: a full ring (~87k events) drained in one go
 /// would keep a caller's select loop (keys, frames, signals) waiting for a second under
 /// emulation.
 pub const BATCH_MAX: usize = 4096;

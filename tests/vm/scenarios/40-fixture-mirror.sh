@@ -26,6 +26,12 @@ for mode in fentry kprobe; do
     grep -q '"kind":"deferred_insert_applied"' $W/trace.jsonl || fail "$mode: deferred insert never applied"
     waited=$(jq -s '[.[] | select(.scenario == "deferred") | .remove_waited_ms] | first' $W/scenarios.jsonl)
     echo "$mode: the deferred remove waited ${waited} ms"
+    # That remove is announced at entry (it can wait) and its duration is measured.
+    took=$(jq -s '[.[] | select(.kind == "remove_begin") | .sub] as $begun
+        | [.[] | select(.kind == "remove_end") | select(.sub as $s | $begun | any(. == $s))
+            | .dur_ns // 0] | max // 0 | . / 1000000 | floor' $W/trace.jsonl)
+    echo "$mode: notifier-top saw the longest announced remove take ${took} ms"
+    [ "$took" -ge $((waited * 9 / 10)) ] || fail "$mode: the remove that waited ${waited} ms was not announced with its duration"
     child=$(jq -s '[.[] | select(.scenario == "exit-with-intervals") | .child] | first' $W/scenarios.jsonl)
     exited=$(jq "[.processes[] | select(.tgids | index($child)) | .exited] | first" $W/summary.json)
     [ "$exited" = true ] || fail "$mode: the exited child's mm is not marked exited ($exited)"
