@@ -15,11 +15,18 @@ pub struct LiveSource {
     drops: PerCpuArray<MapData, u64>,
     /// Records whose size did not match the ABI (a build mismatch: never expected).
     pub malformed: u64,
-    /// When the last drain found events: the ring is busy, let it gather until `LINGER`
-    /// after it instead of waiting for a wake-up.
-    busy_since: Option<Instant>,
-    /// The last drain stopped at `BATCH_MAX` with events left: the rest follows at once.
-    backlog: bool,
+    /// What the last drain found, which decides when to drain next.
+    last: Last,
+}
+
+/// What the last drain found.
+enum Last {
+    /// Nothing: wait for the kernel's wake-up.
+    Empty,
+    /// Events, at this time: the ring is busy, let it gather until `LINGER` after.
+    Busy(Instant),
+    /// `BATCH_MAX` events with more left: the rest follows at once.
+    Backlog,
 }
 
 impl LiveSource {
@@ -43,8 +50,7 @@ impl LiveSource {
             ring,
             drops,
             malformed: 0,
-            busy_since: None,
-            backlog: false,
+            last: Last::Empty,
         })
     }
 
@@ -53,18 +59,17 @@ impl LiveSource {
     /// Cancel-safe: nothing is drained before the last await.
     pub async fn next_batch(&mut self, mut sink: impl FnMut(&Event)) -> Result<usize> {
         loop {
-            if self.backlog {
-                tokio::task::yield_now().await;
-            } else if let Some(since) = self.busy_since {
-                tokio::time::sleep_until(since + LINGER).await;
-            } else {
+            match self.last {
+                Last::Backlog => tokio::task::yield_now().await,
+                Last::Busy(since) => tokio::time::sleep_until(since + LINGER).await,
                 // Cleared before draining: a record committed after the drain finds the
                 // ring empty and wakes us again.
-                self.ring
+                Last::Empty => self
+                    .ring
                     .readable_mut()
                     .await
                     .context("polling the ring buffer")?
-                    .clear_ready();
+                    .clear_ready(),
             }
             let n = drain(
                 self.ring.get_mut(),
@@ -72,8 +77,11 @@ impl LiveSource {
                 &mut sink,
                 BATCH_MAX,
             );
-            self.backlog = n == BATCH_MAX;
-            self.busy_since = (n > 0).then(Instant::now);
+            self.last = match n {
+                0 => Last::Empty,
+                BATCH_MAX => Last::Backlog,
+                _ => Last::Busy(Instant::now()),
+            };
             if n > 0 {
                 return Ok(n);
             }
