@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::{pointers::Pointers, trace::event_name};
@@ -40,7 +41,8 @@ pub struct Process {
     pub exited: bool,
     pub intervals: Vec<IntervalSummary>,
     pub invalidations: u64,
-    pub invalidations_by_event: HashMap<&'static str, u64>,
+    /// In the kernel's `enum mmu_notifier_event` order, so the output is stable.
+    pub invalidations_by_event: IndexMap<&'static str, u64>,
     pub eagain: u64,
     pub callbacks: u64,
     pub callback_p50_ns: Option<u64>,
