@@ -14,10 +14,11 @@ use aya_ebpf::{
 use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 
 use crate::{
-    emit::{emit, is_self, now, task_key},
+    emit::emit,
     filter,
     kernel::{off, range, read},
     maps::{CALLBACK_ENTRY, Entry, enter_context, leave_context},
+    task::{is_self, now, task_key},
 };
 
 #[kprobe]

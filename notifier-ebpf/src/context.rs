@@ -8,9 +8,9 @@ use aya_ebpf::{helpers::bpf_get_current_task, macros::map, maps::HashMap};
 use notifier_common::{MISSING, flags, mmap_lock};
 
 use crate::{
-    emit::task_key,
     kernel::{Mem, off},
     maps::{CALLBACK_ENTRY, HELD, any_in_context},
+    task::task_key,
 };
 
 /// Tasks between a successful range start and its end: value = the mm (a context map:

@@ -1,24 +1,12 @@
 //! Filling and submitting one event.
 
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns};
+use aya_ebpf::helpers::bpf_get_current_comm;
 use notifier_common::{EVENT_SIZE, Event, EventKind};
 
 use crate::{
-    kernel::off,
     maps::{DROPS, EVENTS},
+    task::{now, task_key},
 };
-
-/// True when the current task is notifier-top itself.
-#[inline(always)]
-pub fn is_self() -> bool {
-    is_self_task(task_key())
-}
-
-/// True when `pid_tgid` is notifier-top's.
-#[inline(always)]
-pub fn is_self_task(pid_tgid: u64) -> bool {
-    (pid_tgid >> 32) as u32 == off!(self_tgid)
-}
 
 /// Reserves a record, lets `fill` set the kind-specific fields, and submits it.
 #[inline(always)]
@@ -60,17 +48,4 @@ pub fn emit_as(kind: EventKind, pid_tgid: u64, ts_ns: u64, fill: impl FnOnce(&mu
         fill(&mut *ev);
     }
     entry.submit(0);
-}
-
-/// Current time for durations measured between an entry and a return probe.
-#[inline(always)]
-pub fn now() -> u64 {
-    // SAFETY: helper without preconditions.
-    unsafe { bpf_ktime_get_ns() }
-}
-
-/// Key of per-task entry state.
-#[inline(always)]
-pub fn task_key() -> u64 {
-    bpf_get_current_pid_tgid()
 }

@@ -13,10 +13,11 @@ use notifier_common::{EventKind, flags};
 
 use crate::{
     context::{mmap_lock_state, task_flags},
-    emit::{emit_as, is_self_task, now, task_key},
+    emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, callback_of, inserted},
     maps::{self, Entry, INSERT_ENTRY, deferred_add, deferred_forget, take},
+    task::{is_self_task, now, task_key},
 };
 
 #[fexit(function = "mmu_interval_notifier_insert")]

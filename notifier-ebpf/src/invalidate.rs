@@ -13,10 +13,11 @@ use notifier_common::{EventKind, MMU_NOTIFIER_RANGE_BLOCKABLE, flags};
 
 use crate::{
     context::OPEN_RANGE,
-    emit::{emit, is_self, now, task_key},
+    emit::emit,
     filter,
     kernel::range,
     maps::{Entry, RANGE_ENTRY, enter_context, leave_context},
+    task::{is_self, now, task_key},
 };
 
 #[fentry(function = "__mmu_notifier_invalidate_range_start")]

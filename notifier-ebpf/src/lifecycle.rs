@@ -8,10 +8,7 @@ use aya_ebpf::{
 };
 use notifier_common::EventKind;
 
-use crate::{
-    emit::{emit, is_self},
-    filter,
-};
+use crate::{emit::emit, filter, task::is_self};
 
 #[fexit(function = "__mmu_notifier_register")]
 pub fn register_fexit(ctx: FExitContext) -> u32 {

@@ -13,6 +13,7 @@ mod emit;
 mod filter;
 mod kernel;
 mod maps;
+mod task;
 
 mod bootstrap;
 mod callback;

@@ -9,7 +9,7 @@ use notifier_common::{DUR_UNKNOWN, RING_BYTES};
 
 use core::ptr::{read_volatile, write_volatile};
 
-use crate::{emit::task_key, filter, kernel::context_switches};
+use crate::{filter, kernel::context_switches, task::task_key};
 
 /// Every event goes here; userspace drains it with an async reader.
 #[map]

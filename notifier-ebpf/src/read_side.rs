@@ -9,12 +9,13 @@ use notifier_common::EventKind;
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit_as, is_self_task, now, task_key},
+    emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, bounds, off},
     maps::{
         Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, quick_duration, stash, take,
     },
+    task::{is_self_task, now, task_key},
 };
 
 #[fentry(function = "mmu_interval_read_begin")]

@@ -10,13 +10,14 @@ use notifier_common::{EventKind, flags};
 
 use crate::{
     context::{held_callback_lock, task_flags},
-    emit::{emit_as, is_self_task, now, task_key},
+    emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, notifier},
     maps::{
         Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick,
         quick_duration, stash, take,
     },
+    task::{is_self_task, now, task_key},
 };
 
 #[fentry(function = "mmu_interval_notifier_remove")]

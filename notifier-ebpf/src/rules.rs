@@ -18,14 +18,15 @@ use aya_ebpf::{
     },
 };
 use notifier_common::{
-    EventKind, MISSING, MMU_NOTIFIER_RANGE_BLOCKABLE, NO_STACK, PF_MEMALLOC, hazard,
+    EventKind, Hazard, MISSING, MMU_NOTIFIER_RANGE_BLOCKABLE, NO_STACK, PF_MEMALLOC, Teardown,
 };
 
 use crate::{
-    emit::{emit, is_self, task_key},
+    emit::emit,
     filter,
     kernel::{off, read},
     maps::{CALLBACK_ENTRY, Entry, HELD, any_in_context, enter_context, leave_context},
+    task::{is_self, task_key},
 };
 
 /// Kernel stacks proving each hazard, referenced by id from the events.
@@ -42,7 +43,7 @@ fn stack_id<C: StackIdContext>(ctx: &C) -> u64 {
         .unwrap_or(NO_STACK)
 }
 
-fn report<C: StackIdContext>(ctx: &C, code: u8, cb: Option<&Entry>, aux: u64, func: u64) {
+fn report<C: StackIdContext>(ctx: &C, what: Hazard, cb: Option<&Entry>, aux: u64, func: u64) {
     let stack = stack_id(ctx);
     let (sub, mm) = match cb {
         Some(cb) => (cb.arg0, read::<u64>(cb.arg0, off!(sub_mm)).unwrap_or(0)),
@@ -52,7 +53,7 @@ fn report<C: StackIdContext>(ctx: &C, code: u8, cb: Option<&Entry>, aux: u64, fu
         return;
     }
     emit(EventKind::Hazard, |e| {
-        e.event = code;
+        e.event = what as u8;
         e.sub = sub;
         e.mm = mm;
         e.aux = aux;
@@ -85,7 +86,7 @@ fn on_alloc<C: StackIdContext>(ctx: &C, gfp: u32, call_site: u64) {
         if !in_noreclaim_scope() {
             report(
                 ctx,
-                hazard::ALLOC_IN_CALLBACK,
+                Hazard::AllocInCallback,
                 Some(&cb),
                 gfp as u64,
                 call_site,
@@ -103,13 +104,7 @@ fn on_alloc<C: StackIdContext>(ctx: &C, gfp: u32, call_site: u64) {
     for lock in held.locks {
         if lock != 0 {
             if !in_noreclaim_scope() {
-                report(
-                    ctx,
-                    hazard::ALLOC_UNDER_CALLBACK_LOCK,
-                    None,
-                    gfp as u64,
-                    lock,
-                );
+                report(ctx, Hazard::AllocUnderCallbackLock, None, gfp as u64, lock);
             }
             return;
         }
@@ -156,7 +151,7 @@ fn on_lock<C: StackIdContext>(ctx: &C, lock: u64) {
     if let Some(cb) = current_callback() {
         if CALLBACK_LOCKS.get_ptr(&lock).is_none() {
             let _ = CALLBACK_LOCKS.insert(&lock, &cb.arg0, 0);
-            report(ctx, hazard::CALLBACK_LOCK, Some(&cb), 0, lock);
+            report(ctx, Hazard::CallbackLock, Some(&cb), 0, lock);
         }
         return;
     }
@@ -265,32 +260,28 @@ pub fn rule_sched_switch(ctx: BtfTracePointContext) -> u32 {
     };
     let flags: u32 = read(cb.arg1, off!(range_flags)).unwrap_or(MMU_NOTIFIER_RANGE_BLOCKABLE);
     if flags & MMU_NOTIFIER_RANGE_BLOCKABLE == 0 {
-        report(&ctx, hazard::SLEEP_NONBLOCKABLE, Some(&cb), prev_state, 0);
+        report(&ctx, Hazard::SleepNonblockable, Some(&cb), prev_state, 0);
     }
     0
 }
 
 // ---- mm teardown inside a callback -------------------------------------------------------
 
-fn on_teardown<C: StackIdContext + EbpfContext>(ctx: &C, mm: u64, what: u64) {
+fn on_teardown<C: StackIdContext + EbpfContext>(ctx: &C, mm: u64, what: Teardown) {
     if let Some(cb) = current_callback() {
-        report(ctx, hazard::TEARDOWN_IN_CALLBACK, Some(&cb), what, mm);
+        report(ctx, Hazard::TeardownInCallback, Some(&cb), what as u64, mm);
     }
 }
 
 #[fentry(function = "exit_mmap")]
 pub fn rule_exit_mmap(ctx: FEntryContext) -> u32 {
-    on_teardown(&ctx, ctx.arg(0), hazard::TEARDOWN_EXIT_MMAP);
+    on_teardown(&ctx, ctx.arg(0), Teardown::ExitMmap);
     0
 }
 
 #[kprobe]
 pub fn rule_exit_mmap_kprobe(ctx: ProbeContext) -> u32 {
-    on_teardown(
-        &ctx,
-        ctx.arg::<u64>(0).unwrap_or(0),
-        hazard::TEARDOWN_EXIT_MMAP,
-    );
+    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0), Teardown::ExitMmap);
     0
 }
 
@@ -298,12 +289,12 @@ pub fn rule_exit_mmap_kprobe(ctx: ProbeContext) -> u32 {
 /// amdkfd deadlock), so the call itself is the finding, last reference or not.
 #[fentry(function = "mmput")]
 pub fn rule_mmput(ctx: FEntryContext) -> u32 {
-    on_teardown(&ctx, ctx.arg(0), hazard::TEARDOWN_MMPUT);
+    on_teardown(&ctx, ctx.arg(0), Teardown::Mmput);
     0
 }
 
 #[kprobe]
 pub fn rule_mmput_kprobe(ctx: ProbeContext) -> u32 {
-    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0), hazard::TEARDOWN_MMPUT);
+    on_teardown(&ctx, ctx.arg::<u64>(0).unwrap_or(0), Teardown::Mmput);
     0
 }

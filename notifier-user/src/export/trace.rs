@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use notifier_common::{Event, EventKind, flags, hazard, mmu_event};
+use notifier_common::{Event, EventKind, Hazard, MmuEvent, flags};
 use serde::Serialize;
 
 use super::pointers::Pointers;
@@ -26,19 +26,14 @@ pub fn flag_names(f: u8) -> Vec<&'static str> {
     .collect()
 }
 
+/// An `mmu_notifier_event` byte by its kernel name; a value this build does not know
+/// (a newer kernel's addition) shows as `?`.
 pub fn event_name(e: u8) -> &'static str {
-    mmu_event::NAMES.get(e as usize).copied().unwrap_or("?")
+    MmuEvent::from_u8(e).map_or("?", MmuEvent::name)
 }
 
 fn hazard_name(code: u8) -> &'static str {
-    match code {
-        hazard::ALLOC_IN_CALLBACK => "alloc-in-callback",
-        hazard::ALLOC_UNDER_CALLBACK_LOCK => "alloc-under-callback-lock",
-        hazard::CALLBACK_LOCK => "callback-lock",
-        hazard::SLEEP_NONBLOCKABLE => "sleep-nonblockable",
-        hazard::TEARDOWN_IN_CALLBACK => "teardown-in-callback",
-        _ => "?",
-    }
+    Hazard::from_u8(code).map_or("?", Hazard::name)
 }
 
 #[derive(Serialize)]

@@ -6,16 +6,18 @@
 //! interval, never a continuation of the old one.
 
 mod audit;
+mod completeness;
 mod latency;
 
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use notifier_common::{Event, EventKind, flags};
+use notifier_common::{Event, EventKind, MmuEvent, errno, flags};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
 
 pub use audit::{Audit, Drift, DriftKind};
+pub use completeness::{completes_mm, shows_mm_exited};
 pub use latency::{Latency, Sketch};
 
 use audit::Candidate;
@@ -24,7 +26,6 @@ use crate::session::Loss;
 
 /// A read_begin that took longer than this waited for an invalidation.
 pub const READ_BEGIN_WAIT_NS: u64 = 10_000;
-const EAGAIN: i32 = -11;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -278,7 +279,7 @@ impl Mirror {
             EventKind::ReadBegin => self.read_begin(ev),
             EventKind::MmRegister => {
                 let m = self.mm(ev);
-                m.complete |= ev.completes_mm();
+                m.complete |= completes_mm(ev);
             }
             EventKind::MmRelease => {
                 if let Some(m) = self.mms.get_mut(&ev.mm) {
@@ -363,9 +364,9 @@ impl Mirror {
     fn walked(&mut self, ev: &Event) {
         let partial = ev.flags & flags::PARTIAL != 0;
         let m = mm_entry(&mut self.mms, ev);
-        m.released |= ev.shows_mm_exited();
+        m.released |= shows_mm_exited(ev);
         let was_complete = m.complete;
-        m.complete |= ev.completes_mm();
+        m.complete |= completes_mm(ev);
         let seen = m.audit_seen.take();
         if !was_complete {
             return;
@@ -477,7 +478,7 @@ impl Mirror {
         if let Some(n) = m.ranges_by_event.get_mut(ev.event as usize) {
             *n += 1;
         }
-        if ev.ret == EAGAIN {
+        if ev.ret == errno::EAGAIN {
             m.ranges_eagain += 1;
         } else {
             m.open_ranges += 1;
@@ -487,7 +488,7 @@ impl Mirror {
             m.recent.pop_front();
         }
         m.recent.push_back((ev.start, ev.last, ev.event));
-        let unmap = ev.event == 0;
+        let unmap = ev.event == MmuEvent::Unmap as u8;
         let owners = &mut self.owners;
         for iv in m.intervals.values_mut() {
             if iv.state == State::DeferredInsert {

@@ -2,13 +2,11 @@
 
 use std::collections::HashMap;
 
-use notifier_common::{Event, EventKind, NO_STACK, flags, hazard, mmap_lock};
+use notifier_common::{
+    Event, EventKind, Hazard, MmuEvent, NO_STACK, Teardown, errno, flags, mmap_lock,
+};
 
 use super::{Hit, Rule, RuleId, Seen};
-
-/// `MMU_NOTIFY_RELEASE` in `enum mmu_notifier_event`.
-const EVENT_RELEASE: u8 = 5;
-const EINVAL: i32 = -22;
 
 /// Tunables of the latency rules.
 #[derive(Clone, Copy, Debug)]
@@ -38,19 +36,19 @@ pub fn all(t: Thresholds) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(KernelHazard {
             id: RuleId::AllocInCallback,
-            code: hazard::ALLOC_IN_CALLBACK,
+            code: Hazard::AllocInCallback,
         }),
         Box::new(KernelHazard {
             id: RuleId::LockHeldAcrossReclaim,
-            code: hazard::ALLOC_UNDER_CALLBACK_LOCK,
+            code: Hazard::AllocUnderCallbackLock,
         }),
         Box::new(KernelHazard {
             id: RuleId::SleepInNonblockable,
-            code: hazard::SLEEP_NONBLOCKABLE,
+            code: Hazard::SleepNonblockable,
         }),
         Box::new(KernelHazard {
             id: RuleId::TeardownInCallback,
-            code: hazard::TEARDOWN_IN_CALLBACK,
+            code: Hazard::TeardownInCallback,
         }),
         Box::new(ReturnContract),
         Box::new(SelfDeadlock),
@@ -84,7 +82,7 @@ fn hit(rule: RuleId, sub: u64, stack: u64, detail: String) -> Hit {
 /// is the proof, with its stack.
 struct KernelHazard {
     id: RuleId,
-    code: u8,
+    code: Hazard,
 }
 
 impl Rule for KernelHazard {
@@ -93,18 +91,18 @@ impl Rule for KernelHazard {
     }
 
     fn observe(&mut self, ev: &Event, _seen: &Seen, out: &mut Vec<Hit>) {
-        if ev.kind() != Some(EventKind::Hazard) || ev.event != self.code {
+        if ev.kind() != Some(EventKind::Hazard) || ev.event != self.code as u8 {
             return;
         }
         // No kernel addresses in the text (they defeat KASLR): the stack names the places.
-        let detail = match ev.event {
-            hazard::ALLOC_IN_CALLBACK => format!("gfp 0x{:x} allocation", ev.aux),
-            hazard::ALLOC_UNDER_CALLBACK_LOCK => format!(
+        let detail = match self.code {
+            Hazard::AllocInCallback => format!("gfp 0x{:x} allocation", ev.aux),
+            Hazard::AllocUnderCallbackLock => format!(
                 "gfp 0x{:x} allocation while holding a lock its callbacks take",
                 ev.aux
             ),
-            hazard::SLEEP_NONBLOCKABLE => format!("switched out in state 0x{:x}", ev.aux),
-            _ if ev.aux == hazard::TEARDOWN_MMPUT => {
+            Hazard::SleepNonblockable => format!("switched out in state 0x{:x}", ev.aux),
+            _ if ev.aux == Teardown::Mmput as u64 => {
                 "mmput inside the callback (tears the mm down when it drops the last reference)"
                     .to_owned()
             }
@@ -126,7 +124,7 @@ impl Rule for ReturnContract {
         if ev.kind() != Some(EventKind::Callback) || ev.ret != 0 {
             return;
         }
-        if ev.event == EVENT_RELEASE {
+        if ev.event == MmuEvent::Release as u8 {
             out.push(hit(
                 self.id(),
                 ev.sub,
@@ -196,7 +194,9 @@ impl Rule for InsertDiscipline {
             (true, mmap_lock::NOT_WRITE_HELD) => {
                 "mmu_interval_notifier_insert_locked called without mmap_lock held for write"
             }
-            _ if ev.ret == EINVAL => "insert on an mm with no users (mm_users == 0): -EINVAL",
+            _ if ev.ret == errno::EINVAL => {
+                "insert on an mm with no users (mm_users == 0): -EINVAL"
+            }
             _ => return,
         };
         out.push(hit(self.id(), ev.sub, NO_STACK, detail.into()));

@@ -1,4 +1,4 @@
-use notifier_common::{Event, EventKind, hazard};
+use notifier_common::{Event, EventKind, Hazard, Teardown};
 
 use super::*;
 
@@ -64,19 +64,21 @@ fn kernel_hazards_become_findings_with_owner_and_stack() {
     let events = [
         insert(1, 0x10),
         ev(EventKind::Hazard, 2, |e| {
-            e.event = hazard::ALLOC_IN_CALLBACK;
+            e.event = Hazard::AllocInCallback as u8;
             e.sub = 0x10;
             e.aux = 0xcc0;
             e.seq = 7;
         }),
         ev(EventKind::Hazard, 3, |e| {
-            e.event = hazard::ALLOC_IN_CALLBACK;
+            e.event = Hazard::AllocInCallback as u8;
             e.sub = 0x10;
             e.aux = 0xcc0;
             e.seq = 7;
         }),
         // Learning a lock is not a finding on its own.
-        ev(EventKind::Hazard, 4, |e| e.event = hazard::CALLBACK_LOCK),
+        ev(EventKind::Hazard, 4, |e| {
+            e.event = Hazard::CallbackLock as u8
+        }),
     ];
     let f = run(&events);
     assert_eq!(rules_of(&f), vec![RuleId::AllocInCallback]);
@@ -218,14 +220,19 @@ fn findings_name_the_teardown_and_leak_no_kernel_address() {
         insert(1, 0x10),
         hazard_ev(
             2,
-            hazard::TEARDOWN_IN_CALLBACK,
-            hazard::TEARDOWN_MMPUT,
+            Hazard::TeardownInCallback as u8,
+            Teardown::Mmput as u64,
             0xffff_8880_0000_1000,
         ),
-        hazard_ev(3, hazard::ALLOC_IN_CALLBACK, 0xcc0, 0xffff_ffff_c026_2242),
+        hazard_ev(
+            3,
+            Hazard::AllocInCallback as u8,
+            0xcc0,
+            0xffff_ffff_c026_2242,
+        ),
         hazard_ev(
             4,
-            hazard::ALLOC_UNDER_CALLBACK_LOCK,
+            Hazard::AllocUnderCallbackLock as u8,
             0xcc0,
             0xffff_ffff_c026_5060,
         ),

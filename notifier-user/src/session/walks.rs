@@ -5,6 +5,8 @@
 use std::time::{Duration, Instant};
 
 use notifier_common::{Event, EventKind};
+
+use crate::mirror::{completes_mm, shows_mm_exited};
 use rustc_hash::FxHashSet;
 
 /// Walks of newly named mms are batched: one iterator run for everything a burst named.
@@ -47,10 +49,10 @@ impl Walks {
 
     pub fn observe(&mut self, ev: &Event) {
         let mm = ev.mm;
-        if ev.completes_mm() {
+        if completes_mm(ev) {
             self.complete.insert(mm);
         }
-        if ev.shows_mm_exited() {
+        if shows_mm_exited(ev) {
             self.exited.insert(mm);
         }
         match ev.kind() {
