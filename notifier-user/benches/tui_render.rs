@@ -9,7 +9,7 @@ use notifier_user::{
     export::pointers::Pointers,
     pipeline::Pipeline,
     rules::{Engine, Thresholds},
-    session::Sink as _,
+    stream::Sink as _,
     tui::{
         app::{App, View},
         views,

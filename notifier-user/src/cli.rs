@@ -1,12 +1,13 @@
 //! Command-line interface.
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::HashSet, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
 use notifier_user::{
+    pipeline::TraceFormat,
     probe::{Mode, filter::Selection},
-    rules::RuleId,
+    rules::{RuleId, Thresholds, catalog},
     session::Config,
 };
 
@@ -117,6 +118,12 @@ pub struct TraceArgs {
     pub json: bool,
 }
 
+impl TraceArgs {
+    pub fn format(&self) -> TraceFormat {
+        TraceFormat::of(self.json)
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct RecordArgs {
     #[command(flatten)]
@@ -142,6 +149,13 @@ pub struct ReplayArgs {
     /// Show kernel pointers in exports instead of hashes.
     #[arg(long)]
     pub raw_pointers: bool,
+}
+
+impl ReplayArgs {
+    /// Trace lines only when asked for.
+    pub fn trace_format(&self) -> Option<TraceFormat> {
+        self.trace.then(|| TraceFormat::of(self.json))
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -182,6 +196,16 @@ pub struct SnapshotArgs {
     pub attach: Option<Mode>,
 }
 
+impl SnapshotArgs {
+    pub fn config(&self) -> Config {
+        Config {
+            attach: self.attach,
+            selection: self.filter.selection(),
+            ..Config::default()
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -201,4 +225,26 @@ pub struct CheckArgs {
     /// NT009: report read_begin calls blocked longer than this (default 10ms).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub read_begin_wait: Option<Duration>,
+}
+
+impl CheckArgs {
+    /// Every rule but the disabled ones.
+    pub fn enabled(&self) -> HashSet<RuleId> {
+        catalog()
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !self.disable.contains(id))
+            .collect()
+    }
+
+    /// The defaults, with the latency thresholds given on the command line.
+    pub fn thresholds(&self) -> Thresholds {
+        let defaults = Thresholds::default();
+        let ns = |d: Option<Duration>, default: u64| d.map_or(default, |d| d.as_nanos() as u64);
+        Thresholds {
+            slow_callback_ns: ns(self.slow_callback, defaults.slow_callback_ns),
+            read_begin_wait_ns: ns(self.read_begin_wait, defaults.read_begin_wait_ns),
+            ..defaults
+        }
+    }
 }

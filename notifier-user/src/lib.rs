@@ -11,5 +11,6 @@ pub mod record;
 pub mod rules;
 pub mod session;
 pub mod source;
+pub mod stream;
 pub mod symbols;
 pub mod tui;

@@ -14,16 +14,26 @@ use notifier_common::Event;
 use crate::{
     export::{pointers::Pointers, snapshot, summary, trace},
     mirror::Mirror,
-    probe::HookStatus,
     record::{RecordingWriter, StackRecord},
     rules::Engine,
-    session::{Loss, Sink},
+    stream::{HookStatus, Loss, Sink},
     symbols::Symbol,
 };
 
 pub enum TraceFormat {
     Human,
     Json,
+}
+
+impl TraceFormat {
+    /// JSON lines when `json`, human lines otherwise.
+    pub fn of(json: bool) -> Self {
+        if json {
+            TraceFormat::Json
+        } else {
+            TraceFormat::Human
+        }
+    }
 }
 
 pub struct Pipeline {

@@ -8,8 +8,9 @@ use std::{path::Path, process::Command};
 use notifier_user::{
     export::{pointers::Pointers, snapshot::Meta},
     pipeline::Pipeline,
-    record::{self, RecordingReader},
+    record::RecordingReader,
     rules::{Engine, Thresholds},
+    source,
 };
 
 const RECORDING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vm-7.3.ntrec");
@@ -28,10 +29,7 @@ fn check(name: &str, actual: &str) {
             .lines()
             .zip(actual.lines())
             .position(|(e, a)| e != a)
-            .map_or_else(
-                || expected.lines().count().min(actual.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
         panic!(
             "{name} differs from {} at line {}:\n  expected: {:?}\n  actual:   {:?}",
             path.display(),
@@ -63,7 +61,7 @@ fn pipeline() -> (Pipeline, String) {
     let kernel = reader.header().kernel.clone();
     let mut p = Pipeline::new(Pointers::new(true));
     p.rules = Some(Engine::new(None, Thresholds::default()));
-    assert!(record::replay(reader, &mut p).unwrap());
+    assert!(source::replay(reader, &mut p).unwrap());
     p.finish().unwrap();
     (p, kernel)
 }

@@ -10,7 +10,8 @@ use notifier_user::{
         snapshot::{self, Meta, Snapshot},
     },
     pipeline::Pipeline,
-    record::{self, RecordingReader},
+    record::RecordingReader,
+    source,
     tui::app::App,
 };
 use serde_json::Value;
@@ -23,7 +24,7 @@ fn pipeline(raw: bool) -> (Pipeline, String) {
     let kernel = reader.header().kernel.clone();
     let mut p = Pipeline::new(Pointers::new(raw));
     assert!(
-        record::replay(reader, &mut p).unwrap(),
+        source::replay(reader, &mut p).unwrap(),
         "a complete recording"
     );
     (p, kernel)

@@ -7,8 +7,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use notifier_user::{
     export::pointers::Pointers,
     pipeline::Pipeline,
-    record::{self, RecordingReader},
+    record::RecordingReader,
     rules::{Engine, Thresholds},
+    source,
     tui::{
         app::{App, View},
         input, views,
@@ -30,7 +31,7 @@ fn app() -> App {
         "replay".into(),
     );
     assert!(
-        record::replay(reader, &mut app).unwrap(),
+        source::replay(reader, &mut app).unwrap(),
         "a complete recording"
     );
     let m = &app.pipeline.mirror;

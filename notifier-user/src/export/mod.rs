@@ -1,8 +1,10 @@
-//! Outputs read from the model: the JSON summary, trace lines, and pointer redaction.
+//! Outputs read from the model: the JSON summary, snapshots, trace lines, the commands'
+//! text, and pointer redaction.
 
 pub mod pointers;
 pub mod snapshot;
 pub mod summary;
+pub mod text;
 pub mod trace;
 
 use std::{

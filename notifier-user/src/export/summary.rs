@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::{pointers::Pointers, trace::event_name};
 use crate::{
     mirror::{Audit, Counters, Interval, Mirror, Mm, State},
-    probe::HookStatus,
     rules::Finding,
+    stream::HookStatus,
     symbols::{Symbol, driver_of},
 };
 

@@ -22,7 +22,7 @@ pub use latency::{Latency, Sketch};
 
 use audit::Candidate;
 
-use crate::session::Loss;
+use crate::stream::Loss;
 
 /// A read_begin that took longer than this waited for an invalidation.
 pub const READ_BEGIN_WAIT_NS: u64 = 10_000;

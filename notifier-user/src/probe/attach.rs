@@ -1,7 +1,5 @@
 //! Loading the programs and attaching each hook family in the best mode the kernel allows.
 
-use std::collections::HashMap;
-
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -10,12 +8,15 @@ use aya::{
 use log::{debug, info, warn};
 use notifier_common::{KernelLayout, MISSING, names};
 
-use super::filter::Selection;
-use super::plan::{
-    Attachment, CALLBACK_ENTRY, CALLBACK_RETURN, FAMILIES, Family, HookStatus, Kind, Mode,
-    RULE_FAMILIES,
+use super::{
+    callbacks::{CallbackHook, Callbacks},
+    filter::Selection,
+    plan::{Attachment, FAMILIES, Family, Kind, Mode, RULE_FAMILIES},
 };
-use crate::symbols::{KNOWN_CALLBACKS, KernelSymbols, Symbol};
+use crate::{
+    stream::{Hook, HookStatus},
+    symbols::{KNOWN_CALLBACKS, KernelSymbols, Symbol},
+};
 
 /// The compiled eBPF object, built by build.rs (aya-build) from the notifier-ebpf crate.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/notifier"));
@@ -25,6 +26,9 @@ pub struct Probes {
     pub ebpf: Ebpf,
     pub status: Vec<HookStatus>,
     callbacks: Callbacks,
+    /// The kernel's BTF as aya reads it (fentry targets, the task iterator); `Err` rules
+    /// out what needs it, and says why.
+    pub(super) btf: Result<Btf, String>,
     pub(super) walk_ready: bool,
 }
 
@@ -49,12 +53,12 @@ impl Probes {
             .install(&mut ebpf, &owner_ranges)
             .context("installing the process filter")?;
         // Only fentry needs BTF for attach targets; its absence just rules fentry out.
-        let btf = Btf::from_sys_fs().map_err(|e| anyhow!("{e}"));
+        let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
         let mut status = Vec::new();
         for family in FAMILIES {
             status.push(attach_family(&mut ebpf, btf.as_ref(), family, forced));
         }
-        if status.iter().all(|s| s.mode == "missing") {
+        if status.iter().all(HookStatus::is_missing) {
             let why: Vec<String> = status
                 .iter()
                 .map(|s| format!("  {}: {}", s.hook, s.detail))
@@ -68,13 +72,13 @@ impl Probes {
                 why.join("\n")
             );
         }
-        for s in status.iter().filter(|s| s.mode == "missing") {
+        for s in status.iter().filter(|s| s.is_missing()) {
             warn!("hook {} unavailable: {}", s.hook, s.detail);
         }
         if rules {
             for family in RULE_FAMILIES {
-                let missing_input = match family.name {
-                    "rule_alloc" if layout.tp_kmalloc_gfp == MISSING => super::tracefs::root()
+                let missing_input = match family.hook {
+                    Hook::RuleAlloc if layout.tp_kmalloc_gfp == MISSING => super::tracefs::root()
                         .err()
                         .map(|e| format!("{e:#}"))
                         .or(Some(
@@ -83,11 +87,7 @@ impl Probes {
                     _ => None,
                 };
                 status.push(match missing_input {
-                    Some(detail) => HookStatus {
-                        hook: family.name.into(),
-                        mode: "missing".into(),
-                        detail,
-                    },
+                    Some(detail) => HookStatus::missing(family.hook, detail),
                     None => attach_family(&mut ebpf, btf.as_ref(), family, forced),
                 });
             }
@@ -99,6 +99,7 @@ impl Probes {
             ebpf,
             status,
             callbacks,
+            btf,
             walk_ready: false,
         };
         let walk = probes.prepare_walk(layout);
@@ -118,13 +119,13 @@ impl Probes {
     }
 
     pub fn callback_hooks(&self) -> impl Iterator<Item = &CallbackHook> {
-        self.callbacks.hooked.values()
+        self.callbacks.hooked()
     }
 }
 
 fn attach_family(
     ebpf: &mut Ebpf,
-    btf: Result<&Btf, &anyhow::Error>,
+    btf: Result<&Btf, &String>,
     family: &Family,
     forced: Option<Mode>,
 ) -> HookStatus {
@@ -146,33 +147,21 @@ fn attach_family(
                 } else {
                     format!("fallback: {}", failures.join("; "))
                 };
-                info!("hook {}: {mode} ({detail})", family.name);
-                return HookStatus {
-                    hook: family.name.to_owned(),
-                    mode: mode.to_string(),
-                    detail,
-                };
+                info!("hook {}: {mode} ({detail})", family.hook);
+                return HookStatus::new(family.hook, mode.into(), detail);
             }
             Err(e) => {
-                debug!("hook {} in {mode} mode: {e:#}", family.name);
+                debug!("hook {} in {mode} mode: {e:#}", family.hook);
                 failures.push(format!("{mode} failed: {}", brief(&e)));
             }
         }
     }
-    HookStatus {
-        hook: family.name.to_owned(),
-        mode: "missing".to_owned(),
-        detail: failures.join("; "),
-    }
+    HookStatus::missing(family.hook, failures.join("; "))
 }
 
 /// Attaches every program of one family; on the first failure detaches what this attempt
 /// attached, so a family is never half-attached.
-fn attach_all(
-    ebpf: &mut Ebpf,
-    btf: Result<&Btf, &anyhow::Error>,
-    atts: &[Attachment],
-) -> Result<()> {
+fn attach_all(ebpf: &mut Ebpf, btf: Result<&Btf, &String>, atts: &[Attachment]) -> Result<()> {
     let mut done: Vec<(&'static str, Link)> = Vec::new();
     for att in atts {
         match attach_one(ebpf, btf, att) {
@@ -210,18 +199,14 @@ impl Link {
     }
 }
 
-fn as_mut<'a, T>(program: &'a mut Program) -> Result<&'a mut T, ProgramError>
+pub(super) fn as_mut<'a, T>(program: &'a mut Program) -> Result<&'a mut T, ProgramError>
 where
     &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
 {
     program.try_into()
 }
 
-fn attach_one(
-    ebpf: &mut Ebpf,
-    btf: Result<&Btf, &anyhow::Error>,
-    att: &Attachment,
-) -> Result<Link> {
+fn attach_one(ebpf: &mut Ebpf, btf: Result<&Btf, &String>, att: &Attachment) -> Result<Link> {
     let program = ebpf
         .program_mut(att.program)
         .with_context(|| format!("program {} missing from the eBPF object", att.program))?;
@@ -270,7 +255,7 @@ fn attach_one(
 
 /// The first line of an error chain's innermost cause, without the verifier log (printed
 /// with `-v`), so a status line stays readable.
-fn brief(e: &anyhow::Error) -> String {
+pub(super) fn brief(e: &anyhow::Error) -> String {
     let s = format!("{e:#}");
     let s = s.split(". Verifier output:").next().unwrap_or(&s);
     let s: String = s
@@ -289,87 +274,5 @@ fn brief(e: &anyhow::Error) -> String {
         )
     } else {
         s
-    }
-}
-
-/// One traced driver callback.
-#[derive(Clone, Debug)]
-pub struct CallbackHook {
-    pub symbol: Symbol,
-    /// `Err` says why this callback cannot be traced.
-    pub result: Result<(), String>,
-}
-
-/// Kprobes on driver callbacks, learned from inserts (and known names at start-up).
-#[derive(Default)]
-struct Callbacks {
-    available: bool,
-    hooked: HashMap<u64, CallbackHook>,
-}
-
-impl Callbacks {
-    fn prepare(&mut self, ebpf: &mut Ebpf, forced: Option<Mode>) -> HookStatus {
-        let hook = "callback".to_owned();
-        if forced == Some(Mode::Fentry) {
-            return HookStatus {
-                hook,
-                mode: "missing".into(),
-                detail: "--attach fentry: per-callback hooks need kprobes (one fentry program \
-                         cannot serve many targets)"
-                    .into(),
-            };
-        }
-        let load = |name: &str, ebpf: &mut Ebpf| -> Result<()> {
-            let p = as_mut::<KProbe>(ebpf.program_mut(name).context("program missing")?)?;
-            p.load().with_context(|| format!("loading {name}"))?;
-            Ok(())
-        };
-        match load(CALLBACK_ENTRY, ebpf).and_then(|()| load(CALLBACK_RETURN, ebpf)) {
-            Ok(()) => {
-                self.available = true;
-                HookStatus {
-                    hook,
-                    mode: "kprobe".into(),
-                    detail: "per driver callback, attached when first seen".into(),
-                }
-            }
-            Err(e) => HookStatus {
-                hook,
-                mode: "missing".into(),
-                detail: brief(&e),
-            },
-        }
-    }
-
-    fn hook(&mut self, ebpf: &mut Ebpf, sym: &Symbol, syms: &KernelSymbols) {
-        if !self.available {
-            return;
-        }
-        self.hooked.entry(sym.addr).or_insert_with(|| {
-            // Static callbacks of the same name in two modules need `module:function`.
-            let target = match (&sym.module, syms.is_ambiguous(&sym.name)) {
-                (Some(m), true) => format!("{m}:{}", sym.name),
-                _ => sym.name.clone(),
-            };
-            // Return probe first: an entry probe armed alone for a moment would leave a
-            // callback's entry state behind for ever (every later allocation of that task
-            // would look like one inside a callback).
-            let result = [CALLBACK_RETURN, CALLBACK_ENTRY]
-                .iter()
-                .try_for_each(|prog| -> Result<()> {
-                    let p = as_mut::<KProbe>(ebpf.program_mut(prog).context("program missing")?)?;
-                    p.attach(&target, 0)?;
-                    Ok(())
-                })
-                .map_err(|e| brief(&e));
-            match &result {
-                Ok(()) => info!("tracing callback {}", sym.display()),
-                Err(e) => warn!("cannot trace callback {}: {e}", sym.display()),
-            }
-            CallbackHook {
-                symbol: sym.clone(),
-                result,
-            }
-        });
     }
 }

@@ -2,6 +2,7 @@
 //! loading and attaching, and the capability checks that explain what cannot work and why.
 
 pub mod attach;
+pub mod callbacks;
 pub mod cost;
 pub mod filter;
 pub mod layout;
@@ -13,4 +14,4 @@ pub mod tracefs;
 pub mod walk;
 
 pub use attach::Probes;
-pub use plan::{HookStatus, Mode};
+pub use plan::Mode;

@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::stream::{Attach, Hook};
+
 /// How a program is attached to its kernel function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -21,12 +23,18 @@ pub enum Mode {
     Kprobe,
 }
 
+impl From<Mode> for Attach {
+    fn from(m: Mode) -> Attach {
+        match m {
+            Mode::Fentry => Attach::Fentry,
+            Mode::Kprobe => Attach::Kprobe,
+        }
+    }
+}
+
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Fentry => "fentry",
-            Mode::Kprobe => "kprobe",
-        })
+        Attach::from(*self).fmt(f)
     }
 }
 
@@ -62,7 +70,7 @@ const fn at(program: &'static str, kind: Kind, function: &'static str) -> Attach
 /// A hook family: what the mirror learns from it, and its programs in each mode.
 #[derive(Debug)]
 pub struct Family {
-    pub name: &'static str,
+    pub hook: Hook,
     pub purpose: &'static str,
     pub fentry: &'static [Attachment],
     pub kprobe: &'static [Attachment],
@@ -94,7 +102,7 @@ use Kind::*;
 /// targets are discovered at run time (see `probe::callbacks`).
 pub const FAMILIES: &[Family] = &[
     Family {
-        name: "insert",
+        hook: Hook::Insert,
         purpose: "new intervals (insert / insert_locked), result, deferred or live",
         fentry: &[
             at("insert_fexit", FExit, INSERT),
@@ -108,13 +116,13 @@ pub const FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        name: "deferred",
+        hook: Hook::Deferred,
         purpose: "deferred inserts linked in by the final inv_end",
         fentry: &[at("inv_end_fexit", FExit, INV_END)],
         kprobe: &[at("inv_end_kretprobe", KRetProbe, INV_END)],
     },
     Family {
-        name: "remove",
+        hook: Hook::Remove,
         purpose: "interval removal (entry: removing, return: gone)",
         fentry: &[
             at("remove_fentry", FEntry, REMOVE),
@@ -126,7 +134,7 @@ pub const FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        name: "invalidate",
+        hook: Hook::Invalidate,
         purpose: "invalidation bracket (range start with result, range end)",
         fentry: &[
             at("range_start_fentry", FEntry, RANGE_START),
@@ -140,7 +148,7 @@ pub const FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        name: "read_begin",
+        hook: Hook::ReadBegin,
         purpose: "driver read side: read_begin and the time blocked in it",
         fentry: &[
             at("read_begin_fentry", FEntry, READ_BEGIN),
@@ -152,7 +160,7 @@ pub const FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        name: "lifecycle",
+        hook: Hook::Lifecycle,
         purpose: "mm registration, exit_mmap release, subscriptions destroy",
         fentry: &[
             at("register_fexit", FExit, REGISTER),
@@ -172,7 +180,7 @@ pub const FAMILIES: &[Family] = &[
 /// each filters in the kernel on "inside a callback / holding a callback's lock".
 pub const RULE_FAMILIES: &[Family] = &[
     Family {
-        name: "rule_alloc",
+        hook: Hook::RuleAlloc,
         purpose: "reclaim-capable allocations (kmem tracepoints)",
         fentry: &[
             at("rule_kmalloc", TracePoint, "kmem:kmalloc"),
@@ -186,7 +194,7 @@ pub const RULE_FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        name: "rule_locks",
+        hook: Hook::RuleLocks,
         purpose: "sleeping locks taken in callbacks and held elsewhere (mutex, rwsem)",
         fentry: &[
             at("rule_mutex_lock", FEntry, "mutex_lock"),
@@ -218,13 +226,13 @@ pub const RULE_FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        name: "rule_sleep",
+        hook: Hook::RuleSleep,
         purpose: "voluntary context switches inside non-blockable callbacks (sched_switch)",
         fentry: &[at("rule_sched_switch", BtfTracePoint, "sched_switch")],
         kprobe: &[at("rule_sched_switch", BtfTracePoint, "sched_switch")],
     },
     Family {
-        name: "rule_teardown",
+        hook: Hook::RuleTeardown,
         purpose: "mmput / exit_mmap inside a callback",
         fentry: &[
             at("rule_exit_mmap", FEntry, "exit_mmap"),
@@ -240,13 +248,3 @@ pub const RULE_FAMILIES: &[Family] = &[
 /// The two programs attached to each driver callback.
 pub const CALLBACK_ENTRY: &str = "callback_kprobe";
 pub const CALLBACK_RETURN: &str = "callback_kretprobe";
-
-/// The outcome for one family (or the callbacks), as `probes` prints it and recordings keep.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct HookStatus {
-    pub hook: String,
-    /// "fentry", "kprobe" or "missing".
-    pub mode: String,
-    /// Why this mode (what failed before it), or why nothing works.
-    pub detail: String,
-}

@@ -6,7 +6,6 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, Result, anyhow};
 use aya::{
-    Btf,
     maps::{Array, MapData},
     programs::Iter,
 };
@@ -15,7 +14,8 @@ use notifier_common::{
     walk::{ALL_TASKS, GENERATION, LISTED, MAX_LISTED},
 };
 
-use super::{HookStatus, Probes, layout::walk_unavailable};
+use super::{Probes, layout::walk_unavailable};
+use crate::stream::{Attach, Hook, HookStatus};
 
 const PROGRAM: &str = "bootstrap_task";
 
@@ -26,29 +26,28 @@ impl Probes {
             Some(why) => Err(anyhow!(why)),
             None => self.load_walker(),
         };
-        let (mode, detail) = match &result {
-            Ok(()) => (
-                "iter/task",
-                "existing intervals walked at start-up".to_owned(),
-            ),
-            Err(e) => ("missing", format!("{e:#}")),
-        };
         self.walk_ready = result.is_ok();
-        HookStatus {
-            hook: "bootstrap".into(),
-            mode: mode.into(),
-            detail,
+        match result {
+            Ok(()) => HookStatus::new(
+                Hook::Bootstrap,
+                Attach::IterTask,
+                "existing intervals walked at start-up",
+            ),
+            Err(e) => HookStatus::missing(Hook::Bootstrap, format!("{e:#}")),
         }
     }
 
     fn load_walker(&mut self) -> Result<()> {
-        let btf = Btf::from_sys_fs().context("kernel BTF for the task iterator")?;
+        let btf = self
+            .btf
+            .as_ref()
+            .map_err(|e| anyhow!("kernel BTF for the task iterator: {e}"))?;
         let iter: &mut Iter = self
             .ebpf
             .program_mut(PROGRAM)
             .context("bootstrap program missing from the eBPF object")?
             .try_into()?;
-        iter.load("task", &btf)
+        iter.load("task", btf)
             .context("loading the iter/task walker (needs 5.8+)")?;
         Ok(())
     }

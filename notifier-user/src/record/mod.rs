@@ -1,5 +1,5 @@
-//! Recordings: a compact, versioned, self-describing file of a capture session that
-//! `replay` feeds through the same mirror and rules.
+//! Recordings: a compact, versioned, self-describing file of a capture session, which
+//! [`crate::source::replay`] feeds through the same mirror and rules.
 //!
 //! Layout (little endian):
 //! ```text
@@ -22,8 +22,7 @@ pub use reader::{RecordError, RecordingReader};
 pub use writer::RecordingWriter;
 
 use crate::{
-    probe::HookStatus,
-    session::{Loss, Sink},
+    stream::{HookStatus, Loss},
     symbols::Symbol,
 };
 
@@ -60,22 +59,3 @@ pub enum Record {
 
 #[cfg(test)]
 mod tests;
-
-/// Feeds every record to `sink` as a live session would. Returns whether the recording
-/// ended properly (its end record was read); a read error stops the replay.
-pub fn replay<R: std::io::Read>(
-    reader: RecordingReader<R>,
-    sink: &mut impl Sink,
-) -> Result<bool, RecordError> {
-    let mut complete = false;
-    for record in reader {
-        match record? {
-            Record::Events(evs) => evs.iter().for_each(|e| sink.event(e)),
-            Record::Symbol(s) => sink.owner(&s),
-            Record::Stack(s) => sink.stack(s.id, s.frames),
-            Record::Lost(n) => sink.lost(n),
-            Record::End { .. } => complete = true,
-        }
-    }
-    Ok(complete)
-}

@@ -7,7 +7,7 @@ use std::{
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event, OLDEST_READABLE_ABI};
 
 use super::{FORMAT_VERSION, Header, MAGIC, Record};
-use crate::session::Loss;
+use crate::stream::Loss;
 
 /// Largest record accepted: a block of events compresses to far less; anything bigger is
 /// corruption, and refusing it keeps a bad length from allocating gigabytes.

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
 
 use super::{FORMAT_VERSION, Header, MAGIC, StackRecord};
-use crate::{export::create_private, session::Loss, symbols::Symbol};
+use crate::{export::create_private, stream::Loss, symbols::Symbol};
 
 /// Events are buffered and compressed in blocks of this many.
 const BLOCK_EVENTS: usize = 4096;

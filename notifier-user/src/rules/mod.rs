@@ -1,20 +1,150 @@
-//! Hazard rules over the event stream: each rule is a small type that looks at one event
-//! (plus what it remembers) and reports hits; the engine deduplicates hits into findings.
+//! Hazard rules over the event stream: each rule is a small type, in a file of its own,
+//! that carries what it is (its [`RuleInfo`]: id, code, name, severity, the hooks it
+//! needs, what it means and the fix) and looks at one event at a time (plus what it
+//! remembers); the engine deduplicates hits into findings. The catalog `check --explain`
+//! prints is derived from the registered rules: [`all`] is the one place a rule is added.
 //!
 //! Rules see only events, never the kernel: the kernel-side filtering and context capture
 //! (inside a callback? holding a callback's lock? mmap_lock held?) happen in the probes, so
 //! a recording replays to exactly the same findings.
 
-mod catalog;
-mod checks;
+mod insert_discipline;
+mod kernel_hazard;
+mod outlives_process;
+mod read_begin_storm;
+mod return_contract;
+mod self_deadlock;
+mod slow_callback;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::LazyLock,
+};
 
-use notifier_common::{Event, EventKind, NO_STACK};
+use notifier_common::{Event, EventKind, Hazard, NO_STACK};
 use serde::Serialize;
 
-pub use catalog::{RULES, RuleId, RuleInfo, Severity, info};
-pub use checks::Thresholds;
+use crate::stream::Hook;
+
+/// Every rule, with `t` for the tunable ones, in code order.
+pub fn all(t: Thresholds) -> Vec<Box<dyn Rule>> {
+    use kernel_hazard::*;
+    vec![
+        Box::new(KernelHazard::new(
+            &ALLOC_IN_CALLBACK,
+            Hazard::AllocInCallback,
+        )),
+        Box::new(KernelHazard::new(
+            &LOCK_HELD_ACROSS_RECLAIM,
+            Hazard::AllocUnderCallbackLock,
+        )),
+        Box::new(KernelHazard::new(
+            &SLEEP_IN_NONBLOCKABLE,
+            Hazard::SleepNonblockable,
+        )),
+        Box::new(return_contract::ReturnContract),
+        Box::new(self_deadlock::SelfDeadlock),
+        Box::new(insert_discipline::InsertDiscipline),
+        Box::new(KernelHazard::new(
+            &TEARDOWN_IN_CALLBACK,
+            Hazard::TeardownInCallback,
+        )),
+        Box::new(slow_callback::SlowCallback::new(&t)),
+        Box::new(read_begin_storm::ReadBeginStorm::new(&t)),
+        Box::new(outlives_process::OutlivesProcess::new(&t)),
+    ]
+}
+
+/// What each rule is, in code order (what `check --explain` and the docs list).
+pub fn catalog() -> &'static [&'static RuleInfo] {
+    static CATALOG: LazyLock<Vec<&'static RuleInfo>> = LazyLock::new(|| {
+        all(Thresholds::default())
+            .iter()
+            .map(|r| r.info())
+            .collect()
+    });
+    &CATALOG
+}
+
+/// The catalog entry of `id`.
+pub fn info(id: RuleId) -> &'static RuleInfo {
+    catalog()
+        .iter()
+        .find(|r| r.id == id)
+        .expect("every RuleId has a registered rule")
+}
+
+/// The rules' names on the command line (`--disable`, `--explain`) and in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleId {
+    AllocInCallback,
+    LockHeldAcrossReclaim,
+    SleepInNonblockable,
+    ReturnContract,
+    SelfDeadlock,
+    InsertDiscipline,
+    TeardownInCallback,
+    SlowCallback,
+    ReadBeginStorm,
+    OutlivesProcess,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// What a rule is: everything a person reads about it.
+pub struct RuleInfo {
+    pub id: RuleId,
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    /// Hook families beyond the capture families that the rule needs.
+    pub needs: &'static [Hook],
+    /// What the hazard is and why it matters.
+    pub explain: &'static str,
+    /// What the kernel community recommends instead.
+    pub fix: &'static str,
+}
+
+/// Tunables of the latency rules.
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    /// A callback slower than this is reported.
+    pub slow_callback_ns: u64,
+    /// A read_begin blocked longer than this is reported.
+    pub read_begin_wait_ns: u64,
+    /// More read_begin calls than this on one interval within one second is a storm.
+    pub read_begin_per_sec: u32,
+    /// Intervals still registered this long after their process's exit_mmap outlived it.
+    pub outlive_grace_ns: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            slow_callback_ns: 5_000_000,
+            read_begin_wait_ns: 10_000_000,
+            read_begin_per_sec: 1000,
+            outlive_grace_ns: 10_000_000_000,
+        }
+    }
+}
+
+fn hit(rule: RuleId, sub: u64, stack: u64, detail: String) -> Hit {
+    Hit {
+        rule,
+        sub,
+        stack,
+        detail,
+        process: None,
+    }
+}
 
 /// One occurrence of a hazard.
 #[derive(Clone, Debug)]
@@ -72,7 +202,10 @@ impl Seen {
 }
 
 pub trait Rule {
-    fn id(&self) -> RuleId;
+    fn info(&self) -> &'static RuleInfo;
+    fn id(&self) -> RuleId {
+        self.info().id
+    }
     fn observe(&mut self, ev: &Event, seen: &Seen, out: &mut Vec<Hit>);
     /// Called with the stream's clock; rules about absence (something did not happen in
     /// time) report here. `final_tick` is the end of the stream.
@@ -123,7 +256,7 @@ pub struct Engine {
 impl Engine {
     /// An engine running `enabled` rules (all when `None`).
     pub fn new(enabled: Option<&HashSet<RuleId>>, thresholds: Thresholds) -> Engine {
-        let rules = checks::all(thresholds)
+        let rules = all(thresholds)
             .into_iter()
             .filter(|r| enabled.is_none_or(|set| set.contains(&r.id())))
             .collect();

@@ -246,3 +246,20 @@ fn findings_name_the_teardown_and_leak_no_kernel_address() {
         assert!(!finding.detail.contains("0xffff"), "{}", finding.detail);
     }
 }
+
+#[test]
+fn every_rule_is_registered_once_with_a_unique_code() {
+    use clap::ValueEnum as _;
+    for id in RuleId::value_variants() {
+        assert_eq!(
+            catalog().iter().filter(|r| r.id == *id).count(),
+            1,
+            "{id:?}"
+        );
+    }
+    let codes: HashSet<_> = catalog().iter().map(|r| r.code).collect();
+    assert_eq!(codes.len(), catalog().len());
+    for r in catalog() {
+        assert!(!r.explain.is_empty() && !r.fix.is_empty(), "{}", r.code);
+    }
+}

@@ -16,8 +16,9 @@ use notifier_common::{Event, EventKind, NO_STACK};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    probe::{HookStatus, Mode, Probes, filter::Selection, layout, preflight},
+    probe::{Mode, Probes, filter::Selection, layout, preflight},
     source::live::{self, LiveSource},
+    stream::{Feed, HookStatus, Loss, Sink, StreamEnd},
     symbols::{KernelSymbols, Symbol},
 };
 
@@ -60,50 +61,6 @@ pub struct Config {
     pub selection: Selection,
     /// Re-walk the kernel's trees this often and compare them with the mirror.
     pub audit_every: Option<Duration>,
-}
-
-/// Where a session's output goes (the pipeline: mirror, rules, printers, recorders).
-pub trait Sink {
-    fn event(&mut self, ev: &Event);
-    fn owner(&mut self, sym: &Symbol);
-    fn stack(&mut self, id: u64, frames: Vec<String>);
-    /// The kernel's running totals of what it did not capture.
-    fn lost(&mut self, loss: Loss);
-}
-
-/// What the kernel reports it did not capture, as running totals since the session started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Loss {
-    /// Events dropped because the ring buffer was full.
-    pub ring_full: u64,
-    /// Program runs the kernel skipped (see [`crate::probe::skips`]): each may be an event
-    /// that was never emitted.
-    pub skipped: u64,
-}
-
-impl Loss {
-    pub fn any(&self) -> bool {
-        self.ring_full > 0 || self.skipped > 0
-    }
-}
-
-/// `N lost`, plus the skipped runs when there were any.
-impl std::fmt::Display for Loss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} lost", self.ring_full)?;
-        if self.skipped > 0 {
-            write!(f, ", {} program runs skipped by the kernel", self.skipped)?;
-        }
-        Ok(())
-    }
-}
-
-/// What ended a session and what it saw.
-#[derive(Debug, Default)]
-pub struct SessionEnd {
-    pub events: u64,
-    pub loss: Loss,
-    pub malformed: u64,
 }
 
 impl LiveSession {
@@ -156,102 +113,12 @@ impl LiveSession {
         }
     }
 
-    /// `N ns/run over M runs` across all programs, when statistics are on.
-    pub fn cost_summary(&self) -> Option<String> {
-        self.cost_stats.as_ref()?;
-        let (runs, ns) = self.probes.costs().iter().fold((0u64, 0u64), |(r, t), c| {
-            (r + c.run_count, t + c.run_time_ns)
-        });
-        (runs > 0).then(|| format!("{:.0} ns/run ({runs} runs)", ns as f64 / runs as f64))
-    }
-
     /// Callback symbols hooked so far (known drivers are hooked at start).
     pub fn known_owners(&self) -> Vec<Symbol> {
         self.probes
             .callback_hooks()
             .map(|h| h.symbol.clone())
             .collect()
-    }
-
-    /// Waits for the next batch of events and hands it to `sink`. Cancel-safe: it only
-    /// awaits before taking anything off the ring buffer.
-    pub async fn next(&mut self, sink: &mut impl Sink) -> Result<usize> {
-        let mut batch = std::mem::take(&mut self.batch);
-        self.source.next_batch(|ev| batch.push(*ev)).await?;
-        let n = batch.len();
-        for ev in batch.drain(..) {
-            self.deliver(&ev, sink);
-        }
-        self.batch = batch;
-        self.events += n as u64;
-        // The counters are a syscall per program and a per-CPU map read: not once per batch.
-        if self.loss_read.elapsed() >= LOSS_READ_INTERVAL {
-            self.loss_read = Instant::now();
-            sink.lost(self.loss()?);
-        }
-        self.maintain()?;
-        Ok(n)
-    }
-
-    /// Runs the walks that are due: mms the stream named without their intervals, and
-    /// the periodic audit. Their results arrive through the ring buffer like any event.
-    pub fn maintain(&mut self) -> Result<()> {
-        if let Some(order) = self.walks.next_order(Instant::now()) {
-            debug!(
-                "walk: all tasks {}, {} listed mms",
-                order.all_tasks,
-                order.listed.len()
-            );
-            self.probes
-                .walk(order.all_tasks, &order.listed)
-                .context("walking interval trees")?;
-        }
-        Ok(())
-    }
-
-    /// Audits the mirror against the kernel's trees at the next opportunity.
-    pub fn request_audit(&mut self) {
-        self.walks.request_audit();
-    }
-
-    /// Hands `sink` everything the kernel already queued (it belongs to this session) and
-    /// reports what the session saw.
-    pub fn finish(&mut self, sink: &mut impl Sink) -> Result<SessionEnd> {
-        let mut batch = std::mem::take(&mut self.batch);
-        self.source.drain_now(|ev| batch.push(*ev));
-        self.events += batch.len() as u64;
-        for ev in batch.drain(..) {
-            self.deliver(&ev, sink);
-        }
-        let loss = self.loss()?;
-        sink.lost(loss);
-        if loss.ring_full > 0 {
-            warn!(
-                "{} events were lost: the ring buffer was full",
-                loss.ring_full
-            );
-        }
-        for s in self
-            .probes
-            .skips()
-            .context("reading skipped program runs")?
-        {
-            warn!(
-                "the kernel skipped {} runs of {} (it was already running on that CPU): up to as many events are missing",
-                s.runs, s.program
-            );
-        }
-        let malformed = self.source.malformed;
-        if malformed > 0 {
-            warn!(
-                "{malformed} ring-buffer records had the wrong size and were skipped (eBPF object and binary from different builds?)"
-            );
-        }
-        Ok(SessionEnd {
-            events: self.events,
-            loss,
-            malformed,
-        })
     }
 
     /// Runs until `duration` elapses, Ctrl-C or SIGTERM. The sink sees each callback symbol
@@ -261,7 +128,7 @@ impl LiveSession {
         &mut self,
         duration: Option<Duration>,
         sink: &mut impl Sink,
-    ) -> Result<SessionEnd> {
+    ) -> Result<StreamEnd> {
         // Both streams live across the loop: a signal arriving while no listener exists (a
         // fresh `ctrl_c()` per iteration) would be lost under a steady stream of events.
         let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -331,6 +198,98 @@ impl LiveSession {
             None => warn!("callback 0x{:x} is not a known kernel text symbol", ev.func),
         }
         self.owners.insert(ev.func, sym);
+    }
+}
+
+impl Feed for LiveSession {
+    /// `N ns/run over M runs` across all programs, when statistics are on.
+    fn cost_summary(&self) -> Option<String> {
+        self.cost_stats.as_ref()?;
+        let (runs, ns) = self.probes.costs().iter().fold((0u64, 0u64), |(r, t), c| {
+            (r + c.run_count, t + c.run_time_ns)
+        });
+        (runs > 0).then(|| format!("{:.0} ns/run ({runs} runs)", ns as f64 / runs as f64))
+    }
+
+    /// Waits for the next batch of events and hands it to `sink`. Cancel-safe: it only
+    /// awaits before taking anything off the ring buffer.
+    async fn next(&mut self, sink: &mut impl Sink) -> Result<usize> {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.source.next_batch(|ev| batch.push(*ev)).await?;
+        let n = batch.len();
+        for ev in batch.drain(..) {
+            self.deliver(&ev, sink);
+        }
+        self.batch = batch;
+        self.events += n as u64;
+        // The counters are a syscall per program and a per-CPU map read: not once per batch.
+        if self.loss_read.elapsed() >= LOSS_READ_INTERVAL {
+            self.loss_read = Instant::now();
+            sink.lost(self.loss()?);
+        }
+        self.maintain()?;
+        Ok(n)
+    }
+
+    /// Runs the walks that are due: mms the stream named without their intervals, and
+    /// the periodic audit. Their results arrive through the ring buffer like any event.
+    fn maintain(&mut self) -> Result<()> {
+        if let Some(order) = self.walks.next_order(Instant::now()) {
+            debug!(
+                "walk: all tasks {}, {} listed mms",
+                order.all_tasks,
+                order.listed.len()
+            );
+            self.probes
+                .walk(order.all_tasks, &order.listed)
+                .context("walking interval trees")?;
+        }
+        Ok(())
+    }
+
+    /// Audits the mirror against the kernel's trees at the next opportunity.
+    fn request_audit(&mut self) {
+        self.walks.request_audit();
+    }
+
+    /// Hands `sink` everything the kernel already queued (it belongs to this session) and
+    /// reports what the session saw.
+    fn finish(&mut self, sink: &mut impl Sink) -> Result<StreamEnd> {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.source.drain_now(|ev| batch.push(*ev));
+        self.events += batch.len() as u64;
+        for ev in batch.drain(..) {
+            self.deliver(&ev, sink);
+        }
+        let loss = self.loss()?;
+        sink.lost(loss);
+        if loss.ring_full > 0 {
+            warn!(
+                "{} events were lost: the ring buffer was full",
+                loss.ring_full
+            );
+        }
+        for s in self
+            .probes
+            .skips()
+            .context("reading skipped program runs")?
+        {
+            warn!(
+                "the kernel skipped {} runs of {} (it was already running on that CPU): up to as many events are missing",
+                s.runs, s.program
+            );
+        }
+        let malformed = self.source.malformed;
+        if malformed > 0 {
+            warn!(
+                "{malformed} ring-buffer records had the wrong size and were skipped (eBPF object and binary from different builds?)"
+            );
+        }
+        Ok(StreamEnd {
+            events: self.events,
+            loss,
+            malformed,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
-//! Where events come from: the live ring buffer or a recording. Downstream code sees the
-//! same [`Record`] stream either way.
+//! Where events come from: the live ring buffer or a recording. Both hand the same
+//! [`crate::stream`] to a [`crate::stream::Sink`]; nothing downstream can tell which.
 
 pub mod live;
+mod replay;
 
-pub use notifier_common::Event;
+pub use replay::replay;

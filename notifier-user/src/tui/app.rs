@@ -8,8 +8,7 @@ use notifier_common::{Event, EventKind};
 use crate::{
     export::{snapshot::Meta, unix_now, write_atomically},
     pipeline::Pipeline,
-    probe::HookStatus,
-    session::{Loss, Sink},
+    stream::{HookStatus, Loss, Sink},
     symbols::Symbol,
 };
 

@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use self::app::App;
 use crate::{
-    session::{LiveSession, Loss, SessionEnd, Sink},
+    stream::{Feed, Loss, Sink, StreamEnd},
     symbols::Symbol,
 };
 
@@ -65,7 +65,7 @@ const FRAME: Duration = Duration::from_millis(100);
 
 /// Live: runs until the user quits or SIGTERM; the terminal is restored on every exit path
 /// (ratatui's panic hook covers panics).
-pub async fn run_live(session: &mut LiveSession, mut app: App) -> Result<(App, SessionEnd)> {
+pub async fn run_live(session: &mut impl Feed, mut app: App) -> Result<(App, StreamEnd)> {
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let result = async {
         let mut keys = input::spawn();

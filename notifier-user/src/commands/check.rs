@@ -1,0 +1,59 @@
+//! `notifier-top check`: the hazard rules, headless; exit status 1 when anything is found.
+
+use std::{collections::HashSet, process::ExitCode};
+
+use anyhow::Result;
+use notifier_user::{
+    export::{pointers::Pointers, text},
+    pipeline::Pipeline,
+    rules::{Engine, RuleId, catalog, info},
+    stream::HookStatus,
+};
+
+use super::Capture;
+use crate::cli::CheckArgs;
+
+pub async fn run(args: CheckArgs) -> Result<ExitCode> {
+    if let Some(rule) = args.explain {
+        println!("{}", text::explanation(info(rule)));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let enabled = args.enabled();
+    let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
+    p.rules = Some(Engine::new(Some(&enabled), args.thresholds()));
+    let mut capture = Capture::start(&args.capture.config(true))?;
+    capture.adopt_owners(&mut p);
+    report_unavailable_rules(capture.session.hook_status(), &enabled);
+    capture.run(&mut p, args.capture.duration).await?;
+    p.finish()?;
+    let summary = capture.summary(&p);
+    capture.write_summary(&p, args.capture.summary_json.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary.findings)?);
+    } else {
+        for f in &summary.findings {
+            println!("{}", text::finding(f));
+        }
+        eprintln!("notifier-top check: {} finding(s)", summary.findings.len());
+    }
+    Ok(if summary.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Rules whose hooks did not attach are reported, not silently skipped.
+fn report_unavailable_rules(status: &[HookStatus], enabled: &HashSet<RuleId>) {
+    for r in catalog().iter().filter(|r| enabled.contains(&r.id)) {
+        for s in status
+            .iter()
+            .filter(|s| s.is_missing() && r.needs.contains(&s.hook))
+        {
+            eprintln!(
+                "notifier-top check: {} {} unavailable: hook {} missing ({})",
+                r.code, r.name, s.hook, s.detail
+            );
+        }
+    }
+}

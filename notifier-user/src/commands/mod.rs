@@ -1,0 +1,112 @@
+//! One module per command, each `run(args)`, over one shared way to run a live capture.
+
+mod check;
+mod probes;
+mod record;
+mod replay;
+mod snapshot;
+mod top;
+mod trace;
+
+use std::{
+    io::{IsTerminal as _, Write as _},
+    path::Path,
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Result;
+use notifier_user::{
+    export::{summary::Summary, text, write_atomically},
+    pipeline::Pipeline,
+    session::{Config, LiveSession},
+    stream::{Sink as _, StreamEnd},
+};
+
+use crate::cli::{CaptureArgs, Cli, Command, TraceArgs};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let interactive = std::io::stdout().is_terminal();
+    let default = if interactive {
+        Command::Top(CaptureArgs::default())
+    } else {
+        Command::Trace(TraceArgs::default())
+    };
+    match cli.command.unwrap_or(default) {
+        Command::Top(args) => rt.block_on(top::run(args)),
+        Command::Probes(args) => probes::run(args),
+        Command::Trace(args) => rt.block_on(trace::run(args)),
+        Command::Record(args) => rt.block_on(record::run(args)),
+        Command::Replay(args) => rt.block_on(replay::run(args, interactive)),
+        Command::Check(args) => rt.block_on(check::run(args)),
+        // The ring-buffer reader registers with the runtime even when only drained once.
+        Command::Snapshot(args) => rt.block_on(async { snapshot::run(args) }),
+    }
+}
+
+/// A live session as every capturing command uses it.
+struct Capture {
+    session: LiveSession,
+}
+
+impl Capture {
+    /// Probes the kernel and arms every hook; a refusal (no privileges, no BPF) comes
+    /// before anything is written.
+    fn start(config: &Config) -> Result<Capture> {
+        Ok(Capture {
+            session: LiveSession::start(config)?,
+        })
+    }
+
+    /// Hands `p` the drivers hooked at start-up, before any event names them.
+    fn adopt_owners(&self, p: &mut Pipeline) {
+        for sym in self.session.known_owners() {
+            p.owner(&sym);
+        }
+    }
+
+    /// One line on stderr once every hook is armed: scripts wait for it before starting a
+    /// workload, people see what they got.
+    fn announce(&self) {
+        eprintln!(
+            "notifier-top: ready on {} ({})",
+            self.session.kernel_release,
+            text::hook_modes(self.session.hook_status())
+        );
+    }
+
+    /// Announces, runs `p` until `duration`, Ctrl-C or SIGTERM, and finishes its outputs.
+    async fn run(&mut self, p: &mut Pipeline, duration: Option<Duration>) -> Result<StreamEnd> {
+        self.announce();
+        let end = self.session.run(duration, p).await?;
+        Ok(end)
+    }
+
+    fn summary(&self, p: &Pipeline) -> Summary {
+        p.summary(&self.session.kernel_release, self.session.hook_status())
+    }
+
+    /// `--summary-json FILE`, when asked for.
+    fn write_summary(&self, p: &Pipeline, path: Option<&Path>) -> Result<()> {
+        match path {
+            Some(path) => write_json(path, &self.summary(p)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes JSON to `path` atomically (temp file + rename), or to stdout for `-`.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    if path.as_os_str() == "-" {
+        println!("{}", serde_json::to_string_pretty(value)?);
+        return Ok(());
+    }
+    write_atomically(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        writeln!(w)?;
+        Ok(())
+    })
+}

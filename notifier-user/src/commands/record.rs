@@ -1,0 +1,42 @@
+//! `notifier-top record`: a capture to a recording `replay` can read back.
+
+use std::{fs, process::ExitCode};
+
+use anyhow::Result;
+use notifier_common::EVENT_SIZE;
+use notifier_user::{
+    export::{pointers::Pointers, unix_now},
+    pipeline::Pipeline,
+    record::{Header, RecordingWriter},
+};
+
+use super::Capture;
+use crate::cli::RecordArgs;
+
+pub async fn run(args: RecordArgs) -> Result<ExitCode> {
+    // Probe first so that a refusal (no privileges, no BPF) leaves no file behind.
+    let mut capture = Capture::start(&args.capture.config(false))?;
+    let header = Header {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        kernel: capture.session.kernel_release.clone(),
+        hostname: fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .into(),
+        started_unix: unix_now(),
+        event_size: EVENT_SIZE,
+        attach: capture.session.hook_status().to_vec(),
+    };
+    let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
+    p.recording = Some(RecordingWriter::create(&args.output, &header)?);
+    capture.adopt_owners(&mut p);
+    let end = capture.run(&mut p, args.capture.duration).await?;
+    let written = p.finish()?.unwrap_or(0);
+    eprintln!(
+        "notifier-top: {written} events recorded to {} ({})",
+        args.output.display(),
+        end.loss
+    );
+    capture.write_summary(&p, args.capture.summary_json.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}

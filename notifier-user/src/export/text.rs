@@ -1,0 +1,64 @@
+//! The human-readable text of the commands that are not a view: the hook table, the
+//! ready line, findings and rule explanations. JSON goes through serde; this is the rest.
+
+use crate::{export::summary::FindingSummary, rules::RuleInfo, stream::HookStatus};
+
+/// `probes`: one row per hook family.
+pub fn hook_table(status: &[HookStatus]) -> String {
+    let mut s = format!("{:<14} {:<10} detail\n", "hook", "mode");
+    for h in status {
+        s.push_str(&format!("{:<14} {:<10} {}\n", h.hook, h.mode, h.detail));
+    }
+    s
+}
+
+/// `insert=fentry remove=kprobe …`: the attach mode of every family on one line.
+pub fn hook_modes(status: &[HookStatus]) -> String {
+    status
+        .iter()
+        .map(|s| format!("{}={}", s.hook, s.mode))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `check`: a finding on one line, then its stacks' frames indented.
+pub fn finding(f: &FindingSummary) -> String {
+    let iv = f
+        .finding
+        .interval
+        .map(|(s, l)| format!(" 0x{s:x}-0x{l:x}"))
+        .unwrap_or_default();
+    let mut s = format!(
+        "{} {:?} {} — {} (pid {}) owner {}{} ×{}: {}",
+        f.finding.code,
+        f.finding.severity,
+        f.finding.name,
+        f.finding.comm,
+        f.finding.tgid,
+        f.owner_name,
+        iv,
+        f.finding.count,
+        f.finding.detail
+    );
+    for frame in f.stack_frames.iter().flatten() {
+        s.push_str(&format!("\n    {frame}"));
+    }
+    s
+}
+
+/// `check --explain RULE`.
+pub fn explanation(r: &RuleInfo) -> String {
+    let needs = if r.needs.is_empty() {
+        "capture only".to_owned()
+    } else {
+        r.needs
+            .iter()
+            .map(|h| h.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} {} ({:?})\n\n{}\n\nFix: {}\n\nneeds hooks: {needs}",
+        r.code, r.name, r.severity, r.explain, r.fix
+    )
+}
