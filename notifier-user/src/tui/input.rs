@@ -9,6 +9,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use super::{
     app::{App, SortKey, View},
     rows::process_rows,
+    table::Move,
+    views,
 };
 
 /// Starts the input thread; it ends when the receiver is dropped.
@@ -51,7 +53,7 @@ pub fn handle(app: &mut App, key: KeyEvent) {
             KeyCode::Char(c) => app.filter.push(c),
             _ => {}
         }
-        app.selected = 0;
+        app.filter_changed();
         return;
     }
     if app.help {
@@ -60,10 +62,6 @@ pub fn handle(app: &mut App, key: KeyEvent) {
             return;
         }
     }
-    let len = match app.view {
-        View::Processes => process_rows(app).len(),
-        _ => usize::MAX,
-    };
     match key.code {
         KeyCode::Char('q') => app.quit = true,
         KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => app.quit = true,
@@ -88,7 +86,7 @@ pub fn handle(app: &mut App, key: KeyEvent) {
         KeyCode::Char('w') => {
             let mm = match app.view {
                 View::Detail => app.detail_mm,
-                View::Processes => process_rows(app).get(app.selected).map(|r| r.mm),
+                View::Processes => selected_process(app),
                 _ => None,
             };
             match mm {
@@ -110,16 +108,15 @@ pub fn handle(app: &mut App, key: KeyEvent) {
             };
             app.sort = SortKey::ALL[next];
         }
-        KeyCode::Down | KeyCode::Char('j') => {
-            app.selected = (app.selected + 1).min(len.saturating_sub(1))
-        }
-        KeyCode::Up | KeyCode::Char('k') => app.selected = app.selected.saturating_sub(1),
-        KeyCode::PageDown => app.selected = (app.selected + 10).min(len.saturating_sub(1)),
-        KeyCode::PageUp => app.selected = app.selected.saturating_sub(10),
+        KeyCode::Down | KeyCode::Char('j') => move_in_view(app, Move::Down),
+        KeyCode::Up | KeyCode::Char('k') => move_in_view(app, Move::Up),
+        KeyCode::PageDown => move_in_view(app, Move::PageDown),
+        KeyCode::PageUp => move_in_view(app, Move::PageUp),
+        KeyCode::Home => move_in_view(app, Move::First),
+        KeyCode::End => move_in_view(app, Move::Last),
         KeyCode::Enter if app.view == View::Processes => {
-            if let Some(row) = process_rows(app).get(app.selected) {
-                app.detail_mm = Some(row.mm);
-                app.view = View::Detail;
+            if let Some(mm) = selected_process(app) {
+                app.open_detail(mm);
             }
         }
         KeyCode::Esc => {
@@ -127,8 +124,20 @@ pub fn handle(app: &mut App, key: KeyEvent) {
                 app.view = View::Processes;
             } else {
                 app.filter.clear();
+                app.filter_changed();
             }
         }
         _ => {}
     }
+}
+
+fn move_in_view(app: &mut App, m: Move) {
+    let len = views::rows(app, app.view);
+    app.cursor_mut(app.view).apply(m, len);
+}
+
+fn selected_process(app: &App) -> Option<u64> {
+    let rows = process_rows(app);
+    let i = app.cursor(View::Processes).selected(rows.len())?;
+    Some(rows[i].mm)
 }

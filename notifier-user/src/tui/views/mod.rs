@@ -1,4 +1,5 @@
-//! Drawing: one module per view; each reads the App, none changes it.
+//! Drawing: one module per view; each reads the App and changes nothing in it but where its
+//! table last scrolled to (see `table::Cursor`).
 
 mod detail;
 mod feed;
@@ -15,7 +16,10 @@ use ratatui::{
     text::{Line, Span},
 };
 
-use super::app::{App, View};
+use super::{
+    app::{App, View},
+    table::TableList,
+};
 
 pub fn draw(f: &mut Frame, app: &App) {
     let [head, body, foot] = Layout::vertical([
@@ -35,6 +39,17 @@ pub fn draw(f: &mut Frame, app: &App) {
     footer(f, foot, app);
     if app.help {
         help::draw(f, f.area());
+    }
+}
+
+/// Rows in `view`'s table, for moves to clamp to.
+pub fn rows(app: &App, view: View) -> usize {
+    match view {
+        View::Processes => processes::Processes::new(app).len(),
+        View::Detail => detail::Intervals::new(app).map_or(0, |l| l.len()),
+        View::Owners => owners::Owners::new(app).len(),
+        View::Feed => feed::Feed::new(app).len(),
+        View::Findings => findings::Findings::new(app).len(),
     }
 }
 
