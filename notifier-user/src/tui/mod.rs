@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod input;
+pub mod keys;
 pub mod rows;
 pub mod table;
 pub mod views;

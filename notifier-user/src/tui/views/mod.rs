@@ -18,6 +18,7 @@ use ratatui::{
 
 use super::{
     app::{App, View},
+    keys::BINDINGS,
     table::TableList,
 };
 
@@ -60,21 +61,14 @@ fn footer(f: &mut Frame, area: ratatui::layout::Rect, app: &App) {
             Span::raw(format!("{}▏", app.filter)),
         ])
     } else {
-        let keys = [
-            ("1-4", "views"),
-            ("↵", "detail"),
-            ("s", "sort"),
-            ("/", "filter"),
-            ("p", "pause"),
-            ("?", "help"),
-            ("q", "quit"),
-        ];
         Line::from(
-            keys.iter()
-                .flat_map(|(k, d)| {
+            BINDINGS
+                .iter()
+                .filter_map(|b| b.footer.map(|word| (b.footer_keys(), word)))
+                .flat_map(|(keys, word)| {
                     [
-                        Span::styled(*k, Style::new().add_modifier(Modifier::REVERSED)),
-                        Span::raw(format!(" {d}  ")),
+                        Span::styled(keys, Style::new().add_modifier(Modifier::REVERSED)),
+                        Span::raw(format!(" {word}  ")),
                     ]
                 })
                 .collect::<Vec<_>>(),
