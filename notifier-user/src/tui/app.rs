@@ -5,6 +5,7 @@ use std::{collections::VecDeque, path::Path};
 
 use notifier_common::{Event, EventKind};
 
+use super::table::Cursor;
 use crate::{
     export::{snapshot::Meta, unix_now, write_atomically},
     pipeline::Pipeline,
@@ -56,6 +57,29 @@ impl SortKey {
     }
 }
 
+/// Each view's own place in its table, so that switching views neither loses nor borrows
+/// another view's position.
+struct Cursors {
+    processes: Cursor,
+    detail: Cursor,
+    owners: Cursor,
+    feed: Cursor,
+    findings: Cursor,
+}
+
+impl Default for Cursors {
+    fn default() -> Cursors {
+        Cursors {
+            processes: Cursor::default(),
+            detail: Cursor::default(),
+            owners: Cursor::default(),
+            // The feed is read from its newest line, like a log being followed.
+            feed: Cursor::following(),
+            findings: Cursor::default(),
+        }
+    }
+}
+
 /// Lines kept for the event feed.
 const FEED_LINES: usize = 2000;
 /// Samples of the global invalidation rate kept for the sparkline (one per tick).
@@ -67,7 +91,7 @@ pub struct App {
     pub sort: SortKey,
     pub filter: String,
     pub editing_filter: bool,
-    pub selected: usize,
+    cursors: Cursors,
     /// The mm shown by the detail view.
     pub detail_mm: Option<u64>,
     pub paused: bool,
@@ -108,7 +132,7 @@ impl App {
             sort: SortKey::Intervals,
             filter: String::new(),
             editing_filter: false,
-            selected: 0,
+            cursors: Cursors::default(),
             detail_mm: None,
             paused: false,
             help: false,
@@ -167,6 +191,43 @@ impl App {
             Ok(()) => format!("snapshot written to {}", path.display()),
             Err(e) => format!("snapshot failed: {e:#}"),
         });
+    }
+
+    pub fn cursor(&self, view: View) -> &Cursor {
+        let c = &self.cursors;
+        match view {
+            View::Processes => &c.processes,
+            View::Detail => &c.detail,
+            View::Owners => &c.owners,
+            View::Feed => &c.feed,
+            View::Findings => &c.findings,
+        }
+    }
+
+    pub fn cursor_mut(&mut self, view: View) -> &mut Cursor {
+        let c = &mut self.cursors;
+        match view {
+            View::Processes => &mut c.processes,
+            View::Detail => &mut c.detail,
+            View::Owners => &mut c.owners,
+            View::Feed => &mut c.feed,
+            View::Findings => &mut c.findings,
+        }
+    }
+
+    /// A new filter selects afresh in the lists it filters.
+    pub fn filter_changed(&mut self) {
+        self.cursors.processes = Cursor::default();
+        self.cursors.feed = Cursor::following();
+    }
+
+    /// Shows `mm` in the detail view, at its first interval unless it is the one shown last.
+    pub fn open_detail(&mut self, mm: u64) {
+        if self.detail_mm != Some(mm) {
+            self.cursors.detail = Cursor::default();
+        }
+        self.detail_mm = Some(mm);
+        self.view = View::Detail;
     }
 
     pub fn findings_count(&self) -> usize {

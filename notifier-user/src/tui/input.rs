@@ -1,14 +1,16 @@
 //! Keys: read on their own thread (so a busy ingest never delays them) and applied to the
-//! App by one function, which the tests drive directly.
+//! App by one function, which the tests drive directly. Which key does what is in `keys`.
 
 use std::{path::Path, time::Duration};
 
-use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use super::{
     app::{App, SortKey, View},
+    keys::{self, Action},
     rows::process_rows,
+    views,
 };
 
 /// Starts the input thread; it ends when the receiver is dropped.
@@ -39,40 +41,48 @@ pub fn spawn() -> UnboundedReceiver<KeyEvent> {
 
 pub fn handle(app: &mut App, key: KeyEvent) {
     if app.editing_filter {
-        match key.code {
-            KeyCode::Enter => app.editing_filter = false,
-            KeyCode::Esc => {
-                app.editing_filter = false;
-                app.filter.clear();
-            }
-            KeyCode::Backspace => {
-                app.filter.pop();
-            }
-            KeyCode::Char(c) => app.filter.push(c),
-            _ => {}
-        }
-        app.selected = 0;
+        edit_filter(app, key);
         return;
     }
+    let action = keys::action(&key);
     if app.help {
+        // Any key closes the help; one that quits still quits.
         app.help = false;
-        if !matches!(key.code, KeyCode::Char('q')) {
+        if action != Some(Action::Quit) {
             return;
         }
     }
-    let len = match app.view {
-        View::Processes => process_rows(app).len(),
-        _ => usize::MAX,
-    };
+    if let Some(action) = action {
+        apply(app, action);
+    }
+}
+
+/// Typing after `/`: keys are text here, not bindings.
+fn edit_filter(app: &mut App, key: KeyEvent) {
     match key.code {
-        KeyCode::Char('q') => app.quit = true,
-        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => app.quit = true,
-        KeyCode::Char('?') => app.help = true,
-        KeyCode::Char('1') => app.view = View::Processes,
-        KeyCode::Char('2') => app.view = View::Owners,
-        KeyCode::Char('3') => app.view = View::Feed,
-        KeyCode::Char('4') => app.view = View::Findings,
-        KeyCode::Tab => {
+        KeyCode::Enter => app.editing_filter = false,
+        KeyCode::Esc => {
+            app.editing_filter = false;
+            app.filter.clear();
+        }
+        KeyCode::Backspace => {
+            app.filter.pop();
+        }
+        KeyCode::Char(c) => app.filter.push(c),
+        _ => {}
+    }
+    app.filter_changed();
+}
+
+fn apply(app: &mut App, action: Action) {
+    match action {
+        Action::Quit => app.quit = true,
+        Action::Help => app.help = true,
+        Action::Processes => app.view = View::Processes,
+        Action::Owners => app.view = View::Owners,
+        Action::Events => app.view = View::Feed,
+        Action::Findings => app.view = View::Findings,
+        Action::NextView => {
             app.view = match app.view {
                 View::Processes | View::Detail => View::Owners,
                 View::Owners => View::Feed,
@@ -80,15 +90,15 @@ pub fn handle(app: &mut App, key: KeyEvent) {
                 View::Findings => View::Processes,
             }
         }
-        KeyCode::Char('p') => app.paused = !app.paused,
-        KeyCode::Char('a') => {
+        Action::Pause => app.paused = !app.paused,
+        Action::Audit => {
             app.audit_requested = true;
             app.status = Some("audit requested: re-walking the kernel's trees".into());
         }
-        KeyCode::Char('w') => {
+        Action::Snapshot => {
             let mm = match app.view {
                 View::Detail => app.detail_mm,
-                View::Processes => process_rows(app).get(app.selected).map(|r| r.mm),
+                View::Processes => selected_process(app),
                 _ => None,
             };
             match mm {
@@ -96,39 +106,46 @@ pub fn handle(app: &mut App, key: KeyEvent) {
                 None => app.status = Some("select a process first (processes view)".into()),
             }
         }
-        KeyCode::Char('/') => app.editing_filter = true,
-        KeyCode::Char('s') | KeyCode::Char('S') => {
+        Action::EditFilter => app.editing_filter = true,
+        Action::SortNext | Action::SortPrevious => {
             let i = SortKey::ALL
                 .iter()
                 .position(|k| *k == app.sort)
                 .unwrap_or(0);
             let n = SortKey::ALL.len();
-            let next = if key.code == KeyCode::Char('s') {
+            let next = if action == Action::SortNext {
                 (i + 1) % n
             } else {
                 (i + n - 1) % n
             };
             app.sort = SortKey::ALL[next];
         }
-        KeyCode::Down | KeyCode::Char('j') => {
-            app.selected = (app.selected + 1).min(len.saturating_sub(1))
+        Action::Move(m) => {
+            let len = views::rows(app, app.view);
+            app.cursor_mut(app.view).apply(m, len);
         }
-        KeyCode::Up | KeyCode::Char('k') => app.selected = app.selected.saturating_sub(1),
-        KeyCode::PageDown => app.selected = (app.selected + 10).min(len.saturating_sub(1)),
-        KeyCode::PageUp => app.selected = app.selected.saturating_sub(10),
-        KeyCode::Enter if app.view == View::Processes => {
-            if let Some(row) = process_rows(app).get(app.selected) {
-                app.detail_mm = Some(row.mm);
-                app.view = View::Detail;
+        Action::Open => {
+            let mm = match app.view {
+                View::Processes => selected_process(app),
+                _ => None,
+            };
+            if let Some(mm) = mm {
+                app.open_detail(mm);
             }
         }
-        KeyCode::Esc => {
+        Action::Back => {
             if app.view == View::Detail {
                 app.view = View::Processes;
             } else {
                 app.filter.clear();
+                app.filter_changed();
             }
         }
-        _ => {}
     }
+}
+
+fn selected_process(app: &App) -> Option<u64> {
+    let rows = process_rows(app);
+    let i = app.cursor(View::Processes).selected(rows.len())?;
+    Some(rows[i].mm)
 }

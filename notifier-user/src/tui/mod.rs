@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod input;
+pub mod keys;
 pub mod rows;
+pub mod table;
 pub mod views;
 
 use std::time::Duration;

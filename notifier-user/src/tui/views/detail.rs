@@ -5,9 +5,9 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Layout, Rect},
-    style::{Color, Modifier, Style},
+    style::{Color, Style},
     text::{Line, Span},
-    widgets::{Block, Paragraph, Row, Table},
+    widgets::{Block, Paragraph, Row},
 };
 
 use super::dur;
@@ -16,35 +16,72 @@ use crate::{
         summary::owner_name,
         trace::{event_name, human_size},
     },
-    mirror::{Mm, State},
-    tui::app::App,
+    mirror::{Interval, Mm, State},
+    tui::{
+        app::{App, View},
+        table::{self, TableList},
+    },
 };
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let Some(mm) = app
-        .detail_mm
-        .and_then(|mm| app.pipeline.mirror.mms.get(&mm))
-    else {
-        f.render_widget(
-            Paragraph::new("This process is gone from the mirror (Esc: back)")
-                .block(Block::bordered()),
-            area,
-        );
-        return;
-    };
-    let map_height = (mm.intervals.len().min(8) as u16) + 3;
-    let [table_area, map_area] =
-        Layout::vertical([Constraint::Min(4), Constraint::Length(map_height)]).areas(area);
-    let mut ivs: Vec<_> = mm.intervals.values().collect();
-    ivs.sort_by_key(|iv| iv.start);
-    let header = Row::new([
+pub struct Intervals<'a> {
+    app: &'a App,
+    mm: &'a Mm,
+    /// By address.
+    ivs: Vec<&'a Interval>,
+}
+
+impl Intervals<'_> {
+    /// The detail view's process, unless it has gone from the mirror.
+    pub fn new(app: &App) -> Option<Intervals<'_>> {
+        let mm = app
+            .detail_mm
+            .and_then(|mm| app.pipeline.mirror.mms.get(&mm))?;
+        let mut ivs: Vec<_> = mm.intervals.values().collect();
+        ivs.sort_by_key(|iv| iv.start);
+        Some(Intervals { app, mm, ivs })
+    }
+}
+
+impl TableList for Intervals<'_> {
+    const HEADER: &'static [&'static str] = &[
         "RANGE", "SIZE", "OWNER", "STATE", "INV", "UNMAP", "LAST", "CB P99", "RB WAIT",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = ivs.iter().map(|iv| {
+    ];
+    const WIDTHS: &'static [Constraint] = &[
+        Constraint::Length(27),
+        Constraint::Length(8),
+        Constraint::Min(10),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(7),
+    ];
+
+    fn title(&self) -> String {
+        let procs: Vec<String> = self
+            .mm
+            .processes
+            .iter()
+            .map(|(p, c)| format!("{c}/{p}"))
+            .collect();
+        format!(
+            " {} · {} intervals{} (Esc: back) ",
+            procs.join(" "),
+            self.ivs.len(),
+            if self.mm.released { " · exited" } else { "" }
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.ivs.len()
+    }
+
+    fn row(&self, i: usize) -> Row<'_> {
+        let iv = self.ivs[i];
         let (owner, driver) = owner_name(
-            app.pipeline.mirror.owner_addr(iv.owner),
-            &app.pipeline.owners,
+            self.app.pipeline.mirror.owner_addr(iv.owner),
+            &self.app.pipeline.owners,
         );
         Row::new(vec![
             format!("{:x}-{:x}", iv.start, iv.last),
@@ -65,57 +102,53 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             dur(iv.callbacks.quantile_ns(0.99)),
             format!("{}", iv.read_begin_waits),
         ])
-    });
-    let widths = [
-        Constraint::Length(27),
-        Constraint::Length(8),
-        Constraint::Min(10),
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(9),
-        Constraint::Length(8),
-        Constraint::Length(7),
-    ];
-    let procs: Vec<String> = mm
-        .processes
-        .iter()
-        .map(|(p, c)| format!("{c}/{p}"))
-        .collect();
-    let title = format!(
-        " {} · {} intervals{} (Esc: back) ",
-        procs.join(" "),
-        ivs.len(),
-        if mm.released { " · exited" } else { "" }
-    );
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let Some(intervals) = Intervals::new(app) else {
+        f.render_widget(
+            Paragraph::new("This process is gone from the mirror (Esc: back)")
+                .block(Block::bordered()),
+            area,
+        );
+        return;
+    };
+    let map_height = (intervals.len().min(MAP_LINES) as u16) + 3;
+    let [table_area, map_area] =
+        Layout::vertical([Constraint::Min(4), Constraint::Length(map_height)]).areas(area);
+    let cursor = app.cursor(View::Detail);
+    table::draw(f, table_area, &intervals, cursor);
+    // The map follows the selection, so a scrolled list still has its interval mapped.
+    let first = cursor
+        .selected(intervals.len())
+        .map_or(0, |s| s.saturating_sub(MAP_LINES - 1));
     f.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(Block::bordered().title(title)),
-        table_area,
-    );
-    f.render_widget(
-        Paragraph::new(map(mm, map_area.width.saturating_sub(2) as usize)).block(
-            Block::bordered().title(
-                " address-space map: █ registered  ▒ invalidated  ╳ unmapped inside an interval ",
-            ),
-        ),
+        Paragraph::new(map(
+            intervals.mm,
+            &intervals.ivs[first..],
+            map_area.width.saturating_sub(2) as usize,
+        ))
+        .block(Block::bordered().title(
+            " address-space map: █ registered  ▒ invalidated  ╳ unmapped inside an interval ",
+        )),
         map_area,
     );
 }
 
-/// One line per interval (the first eight by address), each scaled to the interval itself
+/// Intervals the address-space map has a line for.
+const MAP_LINES: usize = 8;
+
+/// One line per interval (the first `MAP_LINES` of `ivs`), each scaled to the interval itself
 /// so that holes show however small the interval is next to its neighbours.
-fn map(mm: &Mm, width: usize) -> Vec<Line<'static>> {
-    let mut ivs: Vec<_> = mm.intervals.values().collect();
+fn map(mm: &Mm, ivs: &[&Interval], width: usize) -> Vec<Line<'static>> {
     if ivs.is_empty() {
         return vec![Line::raw("no intervals")];
     }
-    ivs.sort_by_key(|iv| iv.start);
     let label = 14;
     let width = width.saturating_sub(label).max(8);
     ivs.iter()
-        .take(8)
+        .take(MAP_LINES)
         .map(|iv| {
             let span = iv.size().max(1) as f64;
             let cell = |a: u64| {

@@ -1,47 +1,42 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Rect},
-    style::{Modifier, Style},
-    widgets::{Block, Paragraph, Row, Table, Wrap},
+    widgets::{Block, Paragraph, Row, Wrap},
 };
 
-use crate::{export::summary::owner_name, tui::app::App};
+use crate::{
+    export::summary::owner_name,
+    rules::Finding,
+    tui::{
+        app::{App, View},
+        table::{self, TableList},
+    },
+};
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let findings: Vec<_> = app
-        .pipeline
-        .rules
-        .iter()
-        .flat_map(|r| r.findings())
-        .collect();
-    if findings.is_empty() {
-        let text = "No findings.\n\nThe rules over the event stream run here (return contract, self-deadlock, insert \
-                    discipline, slow callbacks, read_begin storms, intervals outliving their process). The rules \
-                    that hook allocations, locks and the scheduler run with `notifier-top check`.";
-        f.render_widget(
-            Paragraph::new(text)
-                .wrap(Wrap { trim: true })
-                .block(Block::bordered().title(" findings ")),
-            area,
-        );
-        return;
+pub struct Findings<'a> {
+    app: &'a App,
+    findings: Vec<&'a Finding>,
+}
+
+impl Findings<'_> {
+    pub fn new(app: &App) -> Findings<'_> {
+        Findings {
+            app,
+            findings: app
+                .pipeline
+                .rules
+                .iter()
+                .flat_map(|r| r.findings())
+                .collect(),
+        }
     }
-    let header = Row::new([
+}
+
+impl TableList for Findings<'_> {
+    const HEADER: &'static [&'static str] = &[
         "CODE", "SEVERITY", "RULE", "PROCESS", "OWNER", "COUNT", "DETAIL",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = findings.iter().map(|x| {
-        Row::new(vec![
-            x.code.to_owned(),
-            format!("{:?}", x.severity),
-            x.name.to_owned(),
-            format!("{}/{}", x.comm, x.tgid),
-            owner_name(x.owner, &app.pipeline.owners).0,
-            x.count.to_string(),
-            x.detail.clone(),
-        ])
-    });
-    let widths = [
+    ];
+    const WIDTHS: &'static [Constraint] = &[
         Constraint::Length(6),
         Constraint::Length(8),
         Constraint::Length(28),
@@ -50,10 +45,42 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(6),
         Constraint::Min(10),
     ];
-    f.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(Block::bordered().title(" findings ")),
-        area,
-    );
+
+    fn title(&self) -> String {
+        " findings ".into()
+    }
+
+    fn len(&self) -> usize {
+        self.findings.len()
+    }
+
+    fn row(&self, i: usize) -> Row<'_> {
+        let x = self.findings[i];
+        Row::new(vec![
+            x.code.to_owned(),
+            format!("{:?}", x.severity),
+            x.name.to_owned(),
+            format!("{}/{}", x.comm, x.tgid),
+            owner_name(x.owner, &self.app.pipeline.owners).0,
+            x.count.to_string(),
+            x.detail.clone(),
+        ])
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let findings = Findings::new(app);
+    if findings.is_empty() {
+        let text = "No findings.\n\nThe rules over the event stream run here (return contract, self-deadlock, insert \
+                    discipline, slow callbacks, read_begin storms, intervals outliving their process). The rules \
+                    that hook allocations, locks and the scheduler run with `notifier-top check`.";
+        f.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(findings.title())),
+            area,
+        );
+        return;
+    }
+    table::draw(f, area, &findings, app.cursor(View::Findings));
 }

@@ -1,4 +1,5 @@
-//! Drawing: one module per view; each reads the App, none changes it.
+//! Drawing: one module per view; each reads the App and changes nothing in it but where its
+//! table last scrolled to (see `table::Cursor`).
 
 mod detail;
 mod feed;
@@ -15,7 +16,11 @@ use ratatui::{
     text::{Line, Span},
 };
 
-use super::app::{App, View};
+use super::{
+    app::{App, View},
+    keys::BINDINGS,
+    table::TableList,
+};
 
 pub fn draw(f: &mut Frame, app: &App) {
     let [head, body, foot] = Layout::vertical([
@@ -38,6 +43,17 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
+/// Rows in `view`'s table, for moves to clamp to.
+pub fn rows(app: &App, view: View) -> usize {
+    match view {
+        View::Processes => processes::Processes::new(app).len(),
+        View::Detail => detail::Intervals::new(app).map_or(0, |l| l.len()),
+        View::Owners => owners::Owners::new(app).len(),
+        View::Feed => feed::Feed::new(app).len(),
+        View::Findings => findings::Findings::new(app).len(),
+    }
+}
+
 fn footer(f: &mut Frame, area: ratatui::layout::Rect, app: &App) {
     let line = if app.editing_filter {
         Line::from(vec![
@@ -45,21 +61,14 @@ fn footer(f: &mut Frame, area: ratatui::layout::Rect, app: &App) {
             Span::raw(format!("{}▏", app.filter)),
         ])
     } else {
-        let keys = [
-            ("1-4", "views"),
-            ("↵", "detail"),
-            ("s", "sort"),
-            ("/", "filter"),
-            ("p", "pause"),
-            ("?", "help"),
-            ("q", "quit"),
-        ];
         Line::from(
-            keys.iter()
-                .flat_map(|(k, d)| {
+            BINDINGS
+                .iter()
+                .filter_map(|b| b.footer.map(|word| (b.footer_keys(), word)))
+                .flat_map(|(keys, word)| {
                     [
-                        Span::styled(*k, Style::new().add_modifier(Modifier::REVERSED)),
-                        Span::raw(format!(" {d}  ")),
+                        Span::styled(keys, Style::new().add_modifier(Modifier::REVERSED)),
+                        Span::raw(format!(" {word}  ")),
                     ]
                 })
                 .collect::<Vec<_>>(),

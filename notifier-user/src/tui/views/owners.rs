@@ -1,29 +1,66 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Rect},
-    style::{Modifier, Style},
-    widgets::{Block, Row, Table},
+    widgets::Row,
 };
 
 use super::dur;
-use crate::{export::summary::owner_name, tui::app::App};
+use crate::{
+    export::summary::owner_name,
+    mirror::Owner,
+    tui::{
+        app::{App, View},
+        table::{self, TableList},
+    },
+};
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let m = &app.pipeline.mirror;
-    let live = m.live_by_owner();
-    let mut owners: Vec<_> = m
-        .owners
-        .iter()
-        .zip(live)
-        .map(|((addr, o), live)| (addr, o, live))
-        .collect();
-    owners.sort_by_key(|(_, o, live)| std::cmp::Reverse((*live, o.invalidations)));
-    let header = Row::new([
+pub struct Owners<'a> {
+    app: &'a App,
+    /// Address, counters and live intervals, the busiest first.
+    owners: Vec<(u64, &'a Owner, usize)>,
+}
+
+impl Owners<'_> {
+    pub fn new(app: &App) -> Owners<'_> {
+        let m = &app.pipeline.mirror;
+        let mut owners: Vec<_> = m
+            .owners
+            .iter()
+            .zip(m.live_by_owner())
+            .map(|((&addr, o), live)| (addr, o, live))
+            .collect();
+        owners.sort_by_key(|(_, o, live)| std::cmp::Reverse((*live, o.invalidations)));
+        Owners { app, owners }
+    }
+}
+
+impl TableList for Owners<'_> {
+    const HEADER: &'static [&'static str] = &[
         "DRIVER", "CALLBACK", "LIVE", "INSERTS", "REMOVES", "INVAL", "CB P50", "CB P99", "CB MAX",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = owners.iter().map(|(addr, o, live)| {
-        let (name, driver) = owner_name(**addr, &app.pipeline.owners);
+    ];
+    const WIDTHS: &'static [Constraint] = &[
+        Constraint::Length(18),
+        Constraint::Min(16),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+    ];
+
+    fn title(&self) -> String {
+        " owners (drivers) ".into()
+    }
+
+    fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    fn row(&self, i: usize) -> Row<'_> {
+        let (addr, o, live) = self.owners[i];
+        let (name, driver) = owner_name(addr, &self.app.pipeline.owners);
         Row::new(vec![
             driver.unwrap_or_else(|| "?".into()),
             name,
@@ -35,22 +72,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             dur(o.callbacks.quantile_ns(0.99)),
             dur(o.callbacks.max_ns()),
         ])
-    });
-    let widths = [
-        Constraint::Length(18),
-        Constraint::Min(16),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-    ];
-    f.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(Block::bordered().title(" owners (drivers) ")),
-        area,
-    );
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    table::draw(f, area, &Owners::new(app), app.cursor(View::Owners));
 }

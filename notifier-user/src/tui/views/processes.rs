@@ -1,25 +1,65 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Rect},
-    style::{Modifier, Style},
-    widgets::{Block, Cell, Row, Table, TableState},
+    widgets::{Cell, Row},
 };
 
 use super::dur;
 use crate::{
     export::trace::human_size,
-    tui::{app::App, rows::process_rows},
+    tui::{
+        app::{App, SortKey, View},
+        rows::{ProcessRow, process_rows},
+        table::{self, TableList},
+    },
 };
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let rows = process_rows(app);
-    let header = Row::new([
+pub struct Processes {
+    rows: Vec<ProcessRow>,
+    sort: SortKey,
+}
+
+impl Processes {
+    pub fn new(app: &App) -> Processes {
+        Processes {
+            rows: process_rows(app),
+            sort: app.sort,
+        }
+    }
+}
+
+impl TableList for Processes {
+    const HEADER: &'static [&'static str] = &[
         "PID", "COMM", "LIVE", "DEF", "BYTES", "INV/S", "CB P99", "WAITS", "FIND",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let body = rows.iter().map(|r| {
+    ];
+    const WIDTHS: &'static [Constraint] = &[
+        Constraint::Length(8),
+        Constraint::Min(12),
+        Constraint::Length(6),
+        Constraint::Length(4),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(4),
+    ];
+
+    fn title(&self) -> String {
+        format!(
+            " processes ({}) · sorted by {} ",
+            self.rows.len(),
+            self.sort.name()
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn row(&self, i: usize) -> Row<'_> {
+        let r = &self.rows[i];
         Row::new(vec![
-            Cell::from(r.pids.clone()),
+            Cell::from(r.pids.as_str()),
             Cell::from(if r.exited {
                 format!("{} (exited)", r.comm)
             } else {
@@ -37,28 +77,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 String::new()
             }),
         ])
-    });
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Min(12),
-        Constraint::Length(6),
-        Constraint::Length(4),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(4),
-    ];
-    let title = format!(
-        " processes ({}) · sorted by {} ",
-        rows.len(),
-        app.sort.name()
-    );
-    let table = Table::new(body, widths)
-        .header(header)
-        .block(Block::bordered().title(title))
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = TableState::default()
-        .with_selected((!rows.is_empty()).then(|| app.selected.min(rows.len() - 1)));
-    f.render_stateful_widget(table, area, &mut state);
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    table::draw(f, area, &Processes::new(app), app.cursor(View::Processes));
 }
