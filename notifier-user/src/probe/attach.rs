@@ -276,3 +276,65 @@ pub(super) fn brief(e: &anyhow::Error) -> String {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aya_obj::{Object, ProgramSection};
+
+    use super::*;
+    use crate::probe::{
+        plan::{CALLBACK_ENTRY, CALLBACK_RETURN},
+        walk,
+    };
+
+    fn matches(kind: Kind, section: &ProgramSection) -> bool {
+        matches!(
+            (kind, section),
+            (Kind::FEntry, ProgramSection::FEntry { .. })
+                | (Kind::FExit, ProgramSection::FExit { .. })
+                | (Kind::KProbe, ProgramSection::KProbe)
+                | (Kind::KRetProbe, ProgramSection::KRetProbe)
+                | (Kind::TracePoint, ProgramSection::TracePoint)
+                | (Kind::BtfTracePoint, ProgramSection::BtfTracePoint)
+        )
+    }
+
+    /// A renamed or retyped program fails here, on the host, not at attach time in a VM.
+    #[test]
+    fn every_planned_program_is_in_the_object_with_its_type() {
+        let object = Object::parse(OBJECT).expect("the embedded eBPF object parses");
+        let section = |name: &str| {
+            &object
+                .programs
+                .get(name)
+                .unwrap_or_else(|| panic!("program {name} missing from the eBPF object"))
+                .section
+        };
+        let mut checked = 0;
+        for family in FAMILIES.iter().chain(RULE_FAMILIES) {
+            for mode in [Mode::Fentry, Mode::Kprobe] {
+                for att in family.attachments(mode) {
+                    let s = section(att.program);
+                    assert!(
+                        matches(att.kind, s),
+                        "{}: {} is planned as {:?} but the object has {s:?}",
+                        family.hook,
+                        att.program,
+                        att.kind
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(matches!(section(CALLBACK_ENTRY), ProgramSection::KProbe));
+        assert!(matches!(
+            section(CALLBACK_RETURN),
+            ProgramSection::KRetProbe
+        ));
+        assert!(matches!(
+            section(walk::PROGRAM),
+            ProgramSection::Iter { .. }
+        ));
+        assert!(checked > 40, "only {checked} attachments planned");
+    }
+}

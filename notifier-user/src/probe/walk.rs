@@ -17,7 +17,7 @@ use notifier_common::{
 use super::{Probes, layout::walk_unavailable};
 use crate::stream::{Attach, Hook, HookStatus};
 
-const PROGRAM: &str = "bootstrap_task";
+pub(super) const PROGRAM: &str = "bootstrap_task";
 
 impl Probes {
     /// Loads the walker; on failure the status says why and live capture goes on without it.
