@@ -12,6 +12,8 @@ use notifier_common::Event;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::{Counters, Interval};
+
 /// How long a difference may be explained by an event still in flight.
 pub const GRACE_NS: u64 = 1_000_000_000;
 
@@ -118,5 +120,68 @@ impl Audit {
             self.drift.remove(0);
         }
         self.drift.push(d);
+    }
+}
+
+impl Audit {
+    /// One mm's walk against the mirror: what the walk reported (`seen`, by notifier) and
+    /// what the mirror holds (`mirror`) at the walk's end, `at_ns`. Every difference
+    /// becomes a candidate; it is drift only if no event explains it within [`GRACE_NS`].
+    pub(super) fn compare(
+        &mut self,
+        mm: u64,
+        at_ns: u64,
+        mirror: &FxHashMap<u64, Interval>,
+        seen: FxHashMap<u64, Event>,
+    ) {
+        self.mms_checked += 1;
+        self.intervals_checked += seen.len() as u64;
+        for (&sub, iv) in mirror {
+            if !seen.contains_key(&sub) {
+                let extra = Event {
+                    ts_ns: at_ns,
+                    mm,
+                    sub,
+                    start: iv.start,
+                    last: iv.last,
+                    ..Default::default()
+                };
+                self.candidate(
+                    mm,
+                    sub,
+                    Candidate {
+                        kind: DriftKind::Extra,
+                        ev: extra,
+                    },
+                );
+            }
+        }
+        for (sub, mut walked) in seen {
+            match mirror.get(&sub) {
+                Some(iv) if iv.start == walked.start && iv.last == walked.last => {}
+                _ => {
+                    // The grace period runs from the end of the walk.
+                    walked.ts_ns = at_ns;
+                    self.candidate(
+                        mm,
+                        sub,
+                        Candidate {
+                            kind: DriftKind::Missing,
+                            ev: walked,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The likeliest reason for a difference the events never explained.
+pub(super) fn cause(counters: &Counters, kind: DriftKind) -> &'static str {
+    match (counters.lost > 0, counters.skipped > 0, kind) {
+        (true, _, _) => "events were lost (the ring buffer was full)",
+        (false, true, _) => "events were lost (the kernel skipped runs of notifier-top's programs)",
+        (false, false, DriftKind::Missing) => "no insert event reached notifier-top for it",
+        (false, false, DriftKind::Extra) => "no remove event reached notifier-top for it",
     }
 }

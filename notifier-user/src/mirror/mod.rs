@@ -20,8 +20,6 @@ pub use audit::{Audit, Drift, DriftKind};
 pub use completeness::{completes_mm, shows_mm_exited};
 pub use latency::{Latency, Sketch};
 
-use audit::Candidate;
-
 use crate::stream::Loss;
 
 /// A read_begin that took longer than this waited for an invalidation.
@@ -375,60 +373,15 @@ impl Mirror {
             self.audit.partial += 1;
             return;
         }
-        let seen = seen.unwrap_or_default();
-        self.audit.mms_checked += 1;
-        self.audit.intervals_checked += seen.len() as u64;
-        for (&sub, iv) in &m.intervals {
-            if !seen.contains_key(&sub) {
-                let extra = Event {
-                    ts_ns: ev.ts_ns,
-                    mm: ev.mm,
-                    sub,
-                    start: iv.start,
-                    last: iv.last,
-                    ..Default::default()
-                };
-                self.audit.candidate(
-                    ev.mm,
-                    sub,
-                    Candidate {
-                        kind: DriftKind::Extra,
-                        ev: extra,
-                    },
-                );
-            }
-        }
-        for (sub, mut walked) in seen {
-            match m.intervals.get(&sub) {
-                Some(iv) if iv.start == walked.start && iv.last == walked.last => {}
-                _ => {
-                    // The grace period runs from the end of the walk.
-                    walked.ts_ns = ev.ts_ns;
-                    self.audit.candidate(
-                        ev.mm,
-                        sub,
-                        Candidate {
-                            kind: DriftKind::Missing,
-                            ev: walked,
-                        },
-                    );
-                }
-            }
-        }
+        self.audit
+            .compare(ev.mm, ev.ts_ns, &m.intervals, seen.unwrap_or_default());
     }
 
     /// Turns audit candidates older than the grace period (all of them with `None`) into
     /// drift, and repairs the mirror so it matches the kernel's tree again.
     fn settle(&mut self, now_ns: Option<u64>) {
         for ((mm, sub), c) in self.audit.due(now_ns) {
-            let cause = match (self.counters.lost > 0, self.counters.skipped > 0, c.kind) {
-                (true, _, _) => "events were lost (the ring buffer was full)",
-                (false, true, _) => {
-                    "events were lost (the kernel skipped runs of notifier-top's programs)"
-                }
-                (false, false, DriftKind::Missing) => "no insert event reached notifier-top for it",
-                (false, false, DriftKind::Extra) => "no remove event reached notifier-top for it",
-            };
+            let cause = audit::cause(&self.counters, c.kind);
             let bounds = |iv: &Interval| iv.start == c.ev.start && iv.last == c.ev.last;
             let current = self.mms.get(&mm).and_then(|m| m.intervals.get(&sub));
             match c.kind {
