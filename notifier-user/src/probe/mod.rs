@@ -13,5 +13,30 @@ pub mod stacks;
 pub mod tracefs;
 pub mod walk;
 
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use log::debug;
+
 pub use attach::Probes;
 pub use plan::Mode;
+
+use crate::symbols::KernelSymbols;
+
+/// From nothing to armed hooks: privileges, the layout from the running kernel's BTF,
+/// kallsyms, then loading and attaching in `forced` mode or the best the kernel allows.
+/// The symbols come back too: everything after needs them to name callbacks and stacks.
+pub fn arm(
+    forced: Option<Mode>,
+    rules: bool,
+    selection: &filter::Selection,
+) -> Result<(Probes, KernelSymbols)> {
+    preflight::require_privileges()?;
+    preflight::raise_memlock();
+    let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
+    let layout = layout::resolve(&btf).context("resolving the kernel layout from BTF")?;
+    debug!("kernel layout: {layout:?}");
+    let syms = KernelSymbols::load()?;
+    let probes = Probes::attach(&layout, forced, &syms, rules, selection)?;
+    Ok((probes, syms))
+}

@@ -16,7 +16,7 @@ use notifier_common::{Event, EventKind, NO_STACK};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    probe::{Mode, Probes, filter::Selection, layout, preflight},
+    probe::{self, Mode, Probes, filter::Selection},
     source::live::{self, LiveSource},
     stream::{Feed, HookStatus, Loss, Sink, StreamEnd},
     symbols::{KernelSymbols, Symbol},
@@ -66,19 +66,7 @@ pub struct Config {
 impl LiveSession {
     pub fn start(config: &Config) -> Result<Self> {
         config.selection.validate(Path::new("/proc"))?;
-        preflight::require_privileges()?;
-        preflight::raise_memlock();
-        let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
-        let layout = layout::resolve(&btf).context("resolving the kernel layout from BTF")?;
-        debug!("kernel layout: {layout:?}");
-        let syms = KernelSymbols::load()?;
-        let mut probes = Probes::attach(
-            &layout,
-            config.attach,
-            &syms,
-            config.rules,
-            &config.selection,
-        )?;
+        let (mut probes, syms) = probe::arm(config.attach, config.rules, &config.selection)?;
         let source = LiveSource::new(&mut probes)?;
         // Live hooks are armed: whatever the walk misses, they report.
         probes
