@@ -1,7 +1,7 @@
 //! The ring-buffer record and what its fields mean: the event ABI proper.
 
-/// Bumped whenever [`Event`] or [`KernelLayout`](crate::KernelLayout) change shape or an event's meaning
-/// changes. Recordings carry it, so a replay of a recording this build cannot read is
+/// Bumped whenever [`Event`] or [`KernelLayout`](crate::KernelLayout) change shape or an
+/// event's meaning changes. Recordings carry it, so a replay of a recording this build cannot read is
 /// refused with a clear message instead of misdecoded.
 ///
 /// 2: `dur_ns` may be [`DUR_UNKNOWN`]; a remove outside invalidations is a `RemoveEnd`
@@ -16,8 +16,8 @@ wire_enum! {
     /// What happened. The discriminant is the wire value of [`Event::kind`]; the name is how
     /// traces, summaries and recordings' readers spell it.
     pub enum EventKind {
-        /// `mmu_interval_notifier_insert{,_locked}` returned. `sub`, `mm`, `start`, `last`,
-        /// `aux` = ops pointer, `func` = the driver callback (`ops->invalidate`, or on 7.x
+        /// `mmu_interval_notifier_insert{,_locked}` returned. `sub`, `mm`, `start`, `last`, `aux` =
+        /// ops pointer, `func` = the driver callback (`ops->invalidate`, or on 7.x
         /// `ops->invalidate_start` when the driver uses the two-pass API), `ret` = result code,
         /// `seq` = the notifier's `invalidate_seq`. Flags: [`flags::DEFERRED`], [`flags::LOCKED`],
         /// [`flags::TWO_PASS`].
@@ -26,8 +26,8 @@ wire_enum! {
         /// invalidation drained `deferred_list`). `sub`, `mm`, `start`, `last`.
         DeferredInsertApplied = 2 => "deferred_insert_applied",
         /// `mmu_interval_notifier_remove` entered at a time it can wait: an invalidation is in
-        /// flight, or the caller is inside a callback or holds a range open. `sub`, `mm`,
-        /// `start`, `last`; callbacks can still arrive until [`EventKind::RemoveEnd`]. Flags
+        /// flight, or the caller is inside a callback or holds a range open. `sub`, `mm`, `start`,
+        /// `last`; callbacks can still arrive until [`EventKind::RemoveEnd`]. Flags
         /// [`flags::IN_CALLBACK`], [`flags::IN_RANGE`]; `aux` = a lock callbacks take that the
         /// caller holds (rules only). Any other remove is its `RemoveEnd` alone.
         RemoveBegin = 3 => "remove_begin",
@@ -35,8 +35,8 @@ wire_enum! {
         /// `last`; `dur_ns` = time spent in remove, which includes waiting for an in-flight
         /// invalidation ([`DUR_UNKNOWN`] when not measured).
         RemoveEnd = 4 => "remove_end",
-        /// `__mmu_notifier_invalidate_range_start` returned. `sub` = the range pointer (it keys
-        /// the matching end), `mm`, `start`, `last` (end - 1), `event` = `mmu_notifier_event`,
+        /// `__mmu_notifier_invalidate_range_start` returned. `sub` = the range pointer (it keys the
+        /// matching end), `mm`, `start`, `last` (end - 1), `event` = `mmu_notifier_event`,
         /// [`flags::BLOCKABLE`], `ret` = 0 or -EAGAIN, `dur_ns` = time in all callbacks.
         RangeStart = 5 => "range_start",
         /// `__mmu_notifier_invalidate_range_end` entered. Same fields as [`EventKind::RangeStart`].
@@ -46,9 +46,8 @@ wire_enum! {
         /// callback's bool, `dur_ns`.
         Callback = 7 => "callback",
         /// `mmu_interval_read_begin` returned. `sub`, `mm`, `start`, `last`, `seq` = returned
-        /// sequence, `dur_ns` = time blocked waiting for an invalidation of this interval to
-        /// finish ([`DUR_UNKNOWN`] when not measured). Flags and `aux` as
-        /// [`EventKind::RemoveBegin`].
+        /// sequence, `dur_ns` = time blocked waiting for an invalidation of this interval to finish
+        /// ([`DUR_UNKNOWN`] when not measured). Flags and `aux` as [`EventKind::RemoveBegin`].
         ReadBegin = 8 => "read_begin",
         /// `__mmu_notifier_register` returned for `mm`; `sub` is the hlist subscription or 0
         /// (interval-tree mode).
@@ -59,17 +58,17 @@ wire_enum! {
         MmDestroy = 11 => "mm_destroy",
         /// An interval that already existed, found by the start-up walk of an mm's tree
         /// (`bootstrap`). Fields as [`EventKind::Insert`] (no `ret`); [`flags::DEFERRED`] marks a
-        /// pending insert found on `deferred_list`, [`flags::REMOVING`] a notifier queued there
-        /// for removal. `pid_tgid`/`comm` are those of a task using the mm, not of the reader.
+        /// pending insert found on `deferred_list`, [`flags::REMOVING`] a notifier queued there for
+        /// removal. `pid_tgid`/`comm` are those of a task using the mm, not of the reader.
         Existing = 12 => "existing",
         /// The walk of one mm finished: `mm`, `seq` = `subs->invalidate_seq`, `aux` =
         /// `active_invalidate_ranges`, `ret` = intervals reported; [`flags::PARTIAL`] if the walk
         /// hit its bound and more intervals exist than were reported.
         MmWalked = 13 => "mm_walked",
         /// A hazard seen in the kernel (only with the rules hooks attached): `event` = a
-        /// [`Hazard`](crate::Hazard) code, `sub`/`mm` = the callback's notifier (if in one), `aux` = gfp flags
-        /// (allocations), `func` = lock address or allocation call site, `seq` = kernel stack id
-        /// in the `STACKS` map ([`NO_STACK`] if none).
+        /// [`Hazard`](crate::Hazard) code, `sub`/`mm` = the callback's notifier (if in one), `aux`
+        /// = gfp flags (allocations), `func` = lock address or allocation call site, `seq` = kernel
+        /// stack id in the `STACKS` map ([`NO_STACK`] if none).
         Hazard = 14 => "hazard",
     }
 }
@@ -133,8 +132,9 @@ pub struct Event {
     pub kind: u8,
     /// [`flags`] bits.
     pub flags: u8,
-    /// [`MmuEvent`](crate::MmuEvent) of the range, where the kind has one; a [`Hazard`](crate::Hazard)
-    /// code for `Hazard`; `MmWalked`: [`WALK_NO_USERS`](crate::WALK_NO_USERS) when every process using the mm has exited.
+    /// [`MmuEvent`](crate::MmuEvent) of the range, where the kind has one; a
+    /// [`Hazard`](crate::Hazard) code for `Hazard`; `MmWalked`:
+    /// [`WALK_NO_USERS`](crate::WALK_NO_USERS) when every process using the mm has exited.
     pub event: u8,
     /// Insert: `mm->mmap_lock` as the caller held it ([`mmap_lock`] values).
     pub mmap_lock: u8,
@@ -190,7 +190,8 @@ impl Event {
     /// Little-endian wire bytes (the in-memory layout on the only targets BPF runs on here).
     pub fn as_bytes(&self) -> &[u8; EVENT_SIZE] {
         // SAFETY: Event is repr(C), Copy, and has no padding bytes left uninitialised (the
-        // explicit `mmap_lock` byte fills what would be a hole), so all EVENT_SIZE bytes are initialised.
+        // explicit `mmap_lock` byte fills what would be a hole), so all EVENT_SIZE bytes are
+        // initialised.
         unsafe { &*(self as *const Event as *const [u8; EVENT_SIZE]) }
     }
 

@@ -12,11 +12,11 @@ pub const INFO: RuleInfo = RuleInfo {
     needs: &[],
     explain: "mmu_interval_notifier_insert() may take mmap_lock for write (to register the \
         mm's notifier state), so calling it with mmap_lock held deadlocks on a first insert; \
-        mmu_interval_notifier_insert_locked() requires mmap_lock held for write, checked only \
-        by lockdep. Inserting on an mm without users (mm_users == 0, a process that is \
-        exiting) fails with -EINVAL after a WARN.",
-    fix: "Use the variant that matches the lock \
-        held, and take an mm reference with mmget_not_zero() before inserting.",
+        mmu_interval_notifier_insert_locked() requires mmap_lock held for write, checked only by \
+        lockdep. Inserting on an mm without users (mm_users == 0, a process that is exiting) fails \
+        with -EINVAL after a WARN.",
+    fix: "Use the variant that matches the lock held, and take an mm reference with \
+        mmget_not_zero() before inserting.",
 };
 
 /// insert vs insert_locked against the mmap_lock actually held; inserts on dying mms.

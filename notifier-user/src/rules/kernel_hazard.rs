@@ -13,14 +13,13 @@ pub const ALLOC_IN_CALLBACK: RuleInfo = RuleInfo {
     name: "reclaim-capable allocation inside an invalidate callback",
     severity: Severity::Error,
     needs: &[Hook::Callback, Hook::RuleAlloc],
-    explain: "Reclaim can itself invalidate ranges (it unmaps pages), so the core treats every \
-        reclaim-capable allocation as entering an invalidation (fs_reclaim, since 5.10). An \
+    explain: "Reclaim can itself invalidate ranges (it unmaps pages), so the core treats \
+        every reclaim-capable allocation as entering an invalidation (fs_reclaim, since 5.10). An \
         allocation with __GFP_DIRECT_RECLAIM (GFP_KERNEL, GFP_NOFS, ...) inside an invalidate \
-        callback can therefore recurse into the very invalidation it is serving and deadlock \
-        under memory pressure; lockdep reports it only on debug kernels.",
-    fix: "Pre-allocate \
-        outside the callback, use GFP_NOWAIT/GFP_ATOMIC and handle failure, or wrap the \
-        section in memalloc_noreclaim_save()/restore() (what amdkfd does).",
+        callback can therefore recurse into the very invalidation it is serving and deadlock under \
+        memory pressure; lockdep reports it only on debug kernels.",
+    fix: "Pre-allocate outside the callback, use GFP_NOWAIT/GFP_ATOMIC and handle failure, \
+        or wrap the section in memalloc_noreclaim_save()/restore() (what amdkfd does).",
 };
 
 pub const LOCK_HELD_ACROSS_RECLAIM: RuleInfo = RuleInfo {
@@ -33,8 +32,8 @@ pub const LOCK_HELD_ACROSS_RECLAIM: RuleInfo = RuleInfo {
         section reclaim must not happen: reclaim -> invalidation -> callback -> lock closes a \
         cycle with the holder waiting in reclaim (the 2020 nouveau svmm->mutex / vmm->mutex \
         report).",
-    fix: "Split the lock so the callback's lock is never held around \
-        allocations, allocate before taking it, or allocate with GFP_NOWAIT under it.",
+    fix: "Split the lock so the callback's lock is never held around allocations, allocate \
+        before taking it, or allocate with GFP_NOWAIT under it.",
 };
 
 pub const SLEEP_IN_NONBLOCKABLE: RuleInfo = RuleInfo {
@@ -44,11 +43,10 @@ pub const SLEEP_IN_NONBLOCKABLE: RuleInfo = RuleInfo {
     severity: Severity::Error,
     needs: &[Hook::Callback, Hook::RuleSleep],
     explain: "When the range is not blockable (the OOM reaper's \
-        mmu_notifier_invalidate_range_start_nonblock), callbacks must not sleep; the \
-        interval-tree path has no non_block_start() guard, so nothing in a production kernel \
-        catches it.",
-    fix: "Check mmu_notifier_range_blockable() and use mutex_trylock(), \
-        returning false when the lock is contended (test_hmm and nouveau do this).",
+        mmu_notifier_invalidate_range_start_nonblock), callbacks must not sleep; the interval-tree \
+        path has no non_block_start() guard, so nothing in a production kernel catches it.",
+    fix: "Check mmu_notifier_range_blockable() and use mutex_trylock(), returning false \
+        when the lock is contended (test_hmm and nouveau do this).",
 };
 
 pub const TEARDOWN_IN_CALLBACK: RuleInfo = RuleInfo {
@@ -58,11 +56,10 @@ pub const TEARDOWN_IN_CALLBACK: RuleInfo = RuleInfo {
     severity: Severity::Error,
     needs: &[Hook::Callback, Hook::RuleTeardown],
     explain: "Dropping the last mm reference (mmput) inside an invalidate callback runs \
-        exit_mmap, which invalidates and takes locks the callback's caller already holds: \
-        amdkfd deadlocked this way. Any mmput there is reported: whether it is the last \
-        reference depends on a race with the process exiting.",
-    fix: "Use mmput_async() or \
-        defer the put to a worker.",
+        exit_mmap, which invalidates and takes locks the callback's caller already holds: amdkfd \
+        deadlocked this way. Any mmput there is reported: whether it is the last reference depends \
+        on a race with the process exiting.",
+    fix: "Use mmput_async() or defer the put to a worker.",
 };
 
 /// Hazards the probes detect in the kernel (allocation, lock, sleep, teardown): the event

@@ -13,12 +13,12 @@ pub const INFO: RuleInfo = RuleInfo {
     name: "intervals that outlive their process",
     severity: Severity::Warning,
     needs: &[Hook::Lifecycle],
-    explain: "After exit_mmap every interval of the mm got a RELEASE callback; drivers then \
-        remove their notifiers when their file descriptors close, a few milliseconds later. \
-        Intervals still registered long after the process is gone pin the mm_struct \
-        (mmgrab) and usually mean a leaked device object.",
-    fix: "Remove the notifier in the \
-        driver's release path, or on the RELEASE callback via a worker.",
+    explain: "After exit_mmap every interval of the mm got a RELEASE callback; drivers \
+        then remove their notifiers when their file descriptors close, a few milliseconds later. \
+        Intervals still registered long after the process is gone pin the mm_struct (mmgrab) and \
+        usually mean a leaked device object.",
+    fix: "Remove the notifier in the driver's release path, or on the RELEASE callback via \
+        a worker.",
 };
 
 /// Intervals still registered `grace` after their mm's exit_mmap.

@@ -12,13 +12,13 @@ pub const INFO: RuleInfo = RuleInfo {
     name: "read_begin waits and retry storms",
     severity: Severity::Warning,
     needs: &[],
-    explain: "mmu_interval_read_begin() blocks while its interval is being invalidated, and \
-        a driver retries its fault whenever mmu_interval_read_retry() sees a new sequence. \
-        Many read_begin calls per second on one interval, or long waits in it, mean the \
-        device keeps faulting on memory the CPU side keeps invalidating (or one interval \
-        covers far more than the device uses).",
-    fix: "Narrow the interval, back off between \
-        retries, or look for the invalidation source (NUMA balancing, KSM, THP splits).",
+    explain: "mmu_interval_read_begin() blocks while its interval is being invalidated, \
+        and a driver retries its fault whenever mmu_interval_read_retry() sees a new sequence. \
+        Many read_begin calls per second on one interval, or long waits in it, mean the device \
+        keeps faulting on memory the CPU side keeps invalidating (or one interval covers far more \
+        than the device uses).",
+    fix: "Narrow the interval, back off between retries, or look for the invalidation \
+        source (NUMA balancing, KSM, THP splits).",
 };
 
 /// Long waits in read_begin, and bursts of read_begin on one interval.

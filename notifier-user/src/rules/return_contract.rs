@@ -12,11 +12,11 @@ pub const INFO: RuleInfo = RuleInfo {
     severity: Severity::Warning,
     needs: &[Hook::Callback],
     explain: "An invalidate callback may return false only when the range is not blockable \
-        (it asks the OOM reaper to retry later). False for a blockable range makes the core \
-        WARN and carry on as if it succeeded, and false at RELEASE (exit_mmap) is a bug the \
-        core WARNs about too.",
-    fix: "Block (take the lock) when blockable; only return false \
-        after a failed trylock on a non-blockable range.",
+        (it asks the OOM reaper to retry later). False for a blockable range makes the core WARN \
+        and carry on as if it succeeded, and false at RELEASE (exit_mmap) is a bug the core WARNs \
+        about too.",
+    fix: "Block (take the lock) when blockable; only return false after a failed trylock \
+        on a non-blockable range.",
 };
 
 /// false only for non-blockable ranges; never at RELEASE.

@@ -11,14 +11,13 @@ pub const INFO: RuleInfo = RuleInfo {
     name: "remove/read_begin from a callback, an open invalidation, or under a callback lock",
     severity: Severity::Error,
     needs: &[Hook::Callback],
-    explain: "mmu_interval_notifier_remove() and mmu_interval_read_begin() may wait for the \
-        current invalidation of the mm to end; called from an invalidate callback or between \
-        range start and end of the same mm by the same task, they wait for themselves \
-        (\"cannot be called from any ops callback\"). Holding a lock that callbacks take \
-        across them deadlocks against the callback.",
-    fix: "Defer the removal to a worker (the \
-        pattern of kfd, xe and mlx5 implicit ODP: the UNMAP callback marks, a worker \
-        removes), and drop driver locks before read_begin.",
+    explain: "mmu_interval_notifier_remove() and mmu_interval_read_begin() may wait for \
+        the current invalidation of the mm to end; called from an invalidate callback or between \
+        range start and end of the same mm by the same task, they wait for themselves (\"cannot be \
+        called from any ops callback\"). Holding a lock that callbacks take across them deadlocks \
+        against the callback.",
+    fix: "Defer the removal to a worker (the pattern of kfd, xe and mlx5 implicit ODP: the \
+        UNMAP callback marks, a worker removes), and drop driver locks before read_begin.",
 };
 
 /// remove/read_begin where they can wait for the caller itself.

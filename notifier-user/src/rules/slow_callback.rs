@@ -12,12 +12,11 @@ pub const INFO: RuleInfo = RuleInfo {
     severity: Severity::Warning,
     needs: &[Hook::Callback],
     explain: "Invalidate callbacks run with the invalidating task (munmap, page migration, \
-        reclaim, the OOM reaper) blocked behind them; a callback taking milliseconds stalls \
-        every one of those paths for the whole address space. Typical causes: waiting for \
-        device fences or queue preemption under the notifier lock.",
-    fix: "Make the wait \
-        conditional on the range actually overlapping device mappings, batch TLB \
-        invalidations (7.x invalidate_start/finish), or shorten the critical section.",
+        reclaim, the OOM reaper) blocked behind them; a callback taking milliseconds stalls every \
+        one of those paths for the whole address space. Typical causes: waiting for device fences \
+        or queue preemption under the notifier lock.",
+    fix: "Make the wait conditional on the range actually overlapping device mappings, \
+        batch TLB invalidations (7.x invalidate_start/finish), or shorten the critical section.",
 };
 
 pub struct SlowCallback {
