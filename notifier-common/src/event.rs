@@ -1,8 +1,8 @@
 //! The ring-buffer record and what its fields mean: the event ABI proper.
 
 /// Bumped whenever [`Event`] or [`KernelLayout`](crate::KernelLayout) change shape or an
-/// event's meaning changes. Recordings carry it, so a replay of a recording this build cannot read is
-/// refused with a clear message instead of misdecoded.
+/// event's meaning changes. Recordings carry it, so a replay of a recording this build
+/// cannot read is refused with a clear message instead of misdecoded.
 ///
 /// 2: `dur_ns` may be [`DUR_UNKNOWN`]; a remove outside invalidations is a `RemoveEnd`
 /// alone, with its bounds; the layout reads the tasks' context switches. An ABI 1
