@@ -1,6 +1,10 @@
 //! Control words userspace hands the programs: walk orders, the process filter, map names
 //! and sizes.
 
+/// Entries of a `migrate_vma` source array the probes read to count migrated pages (one
+/// `bpf_loop`): test_hmm migrates 64 pages at a time, drivers a 2 MiB chunk (512).
+pub const MIGRATE_PFNS_COUNTED: u32 = 4096;
+
 /// Upper bound on intervals reported per mm by one bootstrap walk (bpf_loop iterations).
 pub const WALK_MAX_INTERVALS: u32 = 1 << 16;
 

@@ -7,7 +7,10 @@
 /// 2: `dur_ns` may be [`DUR_UNKNOWN`]; a remove outside invalidations is a `RemoveEnd`
 /// alone, with its bounds; the layout reads the tasks' context switches. An ABI 1
 /// recording reads the same way (it never holds `DUR_UNKNOWN`).
-pub const ABI_VERSION: u32 = 2;
+///
+/// 3: the HMM layer's kinds (`HmmRangeFault` … `MakeDeviceExclusive`) and the layout
+/// fields they read. Older recordings read the same way (they hold none of them).
+pub const ABI_VERSION: u32 = 3;
 
 /// The oldest event ABI a recording may carry and still be replayed.
 pub const OLDEST_READABLE_ABI: u32 = 1;
@@ -70,6 +73,23 @@ wire_enum! {
         /// = gfp flags (allocations), `func` = lock address or allocation call site, `seq` = kernel
         /// stack id in the `STACKS` map ([`NO_STACK`] if none).
         Hazard = 14 => "hazard",
+        /// `hmm_range_fault` returned: a device fault on the range of a notifier. `sub` =
+        /// `range->notifier`, `mm` (from it), `start`, `last` of the faulted range, `aux` =
+        /// pages, `seq` = the `notifier_seq` the driver read, `ret` (0, -EBUSY when the
+        /// interval was invalidated meanwhile, -EFAULT, -EPERM), `dur_ns`.
+        HmmRangeFault = 15 => "hmm_range_fault",
+        /// `migrate_vma_setup` returned: `mm`, `start`, `last`, `aux` = pages asked for,
+        /// `seq` = pages collected, `event` = the `MIGRATE_VMA_SELECT_*` bits (the direction:
+        /// from system memory, or from device-private memory), `func` = the pgmap owner,
+        /// `ret`, `dur_ns`.
+        MigrateVmaSetup = 16 => "migrate_vma_setup",
+        /// `migrate_vma_pages` returned: as `MigrateVmaSetup`, `seq` = pages migrated.
+        MigrateVmaPages = 17 => "migrate_vma_pages",
+        /// `migrate_vma_finalize` returned: as `MigrateVmaSetup`.
+        MigrateVmaFinalize = 18 => "migrate_vma_finalize",
+        /// `make_device_exclusive` returned: `mm`, `start`/`last` of the page, `func` = the
+        /// owner, `ret` = 0 or the errno, `dur_ns`.
+        MakeDeviceExclusive = 19 => "make_device_exclusive",
     }
 }
 

@@ -27,8 +27,26 @@ pub const PF_MEMALLOC: u32 = 0x0000_0800;
 /// `MMU_NOTIFIER_RANGE_BLOCKABLE` (include/linux/mmu_notifier.h).
 pub const MMU_NOTIFIER_RANGE_BLOCKABLE: u32 = 1;
 
+/// `MIGRATE_PFN_MIGRATE` (include/linux/migrate.h): a `migrate_vma` source entry the kernel
+/// is migrating; `migrate_vma_pages` clears it for every page it could not move.
+pub const MIGRATE_PFN_MIGRATE: u64 = 1 << 1;
+
+wire_enum! {
+    /// `MIGRATE_VMA_SELECT_*` (include/linux/migrate.h): which pages a migration collects,
+    /// i.e. its direction. A bit set: the name outputs use for the migration.
+    pub enum MigrateSelect {
+        System = 1 => "to_device",
+        DevicePrivate = 2 => "from_device",
+        DeviceCoherent = 4 => "from_coherent",
+        Compound = 8 => "compound",
+    }
+}
+
 /// Error codes the kernel returns on the hooked paths, negated as functions return them.
 pub mod errno {
     pub const EAGAIN: i32 = -11;
     pub const EINVAL: i32 = -22;
+    pub const EBUSY: i32 = -16;
+    pub const EFAULT: i32 = -14;
+    pub const EPERM: i32 = -1;
 }

@@ -60,6 +60,23 @@ pub struct KernelLayout {
     pub tp_cache_alloc_gfp: FieldOffset,
     pub tp_cache_alloc_call_site: FieldOffset,
     pub tp_page_alloc_gfp: FieldOffset,
+    /// The HMM layer: `struct hmm_range` `notifier`, `notifier_seq`, `start`, `end`;
+    /// `struct migrate_vma` `vma`, `src`, `cpages`, `npages`, `start`, `end`,
+    /// `pgmap_owner`, `flags`; `vm_area_struct.vm_mm`. MISSING where the kernel has no
+    /// such struct (its hooks then report themselves unavailable).
+    pub hmm_notifier: FieldOffset,
+    pub hmm_notifier_seq: FieldOffset,
+    pub hmm_start: FieldOffset,
+    pub hmm_end: FieldOffset,
+    pub mig_vma: FieldOffset,
+    pub mig_src: FieldOffset,
+    pub mig_cpages: FieldOffset,
+    pub mig_npages: FieldOffset,
+    pub mig_start: FieldOffset,
+    pub mig_end: FieldOffset,
+    pub mig_owner: FieldOffset,
+    pub mig_flags: FieldOffset,
+    pub vma_mm: FieldOffset,
     /// Process id (tgid) of notifier-top itself, whose own activity is never traced.
     pub self_tgid: u32,
 }
@@ -100,6 +117,19 @@ impl KernelLayout {
         tp_cache_alloc_gfp: MISSING,
         tp_cache_alloc_call_site: MISSING,
         tp_page_alloc_gfp: MISSING,
+        hmm_notifier: MISSING,
+        hmm_notifier_seq: MISSING,
+        hmm_start: MISSING,
+        hmm_end: MISSING,
+        mig_vma: MISSING,
+        mig_src: MISSING,
+        mig_cpages: MISSING,
+        mig_npages: MISSING,
+        mig_start: MISSING,
+        mig_end: MISSING,
+        mig_owner: MISSING,
+        mig_flags: MISSING,
+        vma_mm: MISSING,
         self_tgid: 0,
     };
 }

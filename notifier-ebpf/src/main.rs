@@ -18,6 +18,7 @@ mod task;
 mod bootstrap;
 mod callback;
 mod deferred;
+mod hmm;
 mod insert;
 mod invalidate;
 mod lifecycle;

@@ -115,12 +115,17 @@ impl Pipeline {
 
 impl Sink for Pipeline {
     fn event(&mut self, ev: &Event) {
+        // Before the event applies: a remove takes its interval, and its owner, away.
+        let owner = match &self.trace {
+            Some(_) => self.mirror.owner_of(ev),
+            None => 0,
+        };
         self.mirror.apply(ev);
         if let Some(rules) = &mut self.rules {
             rules.observe(ev);
         }
         if let Some(fmt) = &self.trace {
-            let owner = self.owners.get(&ev.func);
+            let owner = self.owners.get(&owner);
             let line = match fmt {
                 TraceFormat::Human => trace::human(ev, self.mirror.first_ns, owner),
                 TraceFormat::Json => trace::json(ev, owner, &self.pointers),

@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::summary::{self, Context, IntervalSummary, Process};
 use crate::mirror::State;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `hmm` per process and `faults` per interval (present only when the HMM layer did
+/// any work).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 pub struct Snapshot {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{pointers::Pointers, trace::event_name};
 use crate::{
-    mirror::{Audit, Counters, Interval, Mirror, Mm, State},
+    mirror::{Audit, Counters, HmmStats, HmmSummary, Interval, Mirror, Mm, State},
     rules::Finding,
     stream::HookStatus,
     symbols::{Symbol, driver_of},
@@ -51,6 +51,9 @@ pub struct Process {
     pub read_begin_waits: u64,
     pub inserts: u64,
     pub removes: u64,
+    /// The HMM layer's work for this address space; absent when it did none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmm: Option<HmmSummary>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +78,20 @@ pub struct IntervalSummary {
     pub read_begins: u32,
     pub read_begin_waits: u32,
     pub read_begin_wait_max_ns: u32,
+    /// Device faults on this interval; absent when there were none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultSummary>,
+}
+
+/// Device faults (`hmm_range_fault`) on one interval.
+#[derive(Serialize)]
+pub struct FaultSummary {
+    pub faults: u64,
+    /// Returned -EBUSY: invalidated while the device faulted; the driver retried.
+    pub faults_busy: u64,
+    pub fault_p50_ns: Option<u64>,
+    pub fault_p99_ns: Option<u64>,
+    pub fault_max_ns: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -90,6 +107,8 @@ pub struct OwnerSummary {
     pub callback_p99_ns: Option<u64>,
     pub callback_max_ns: Option<u64>,
     pub read_begin_waits: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmm: Option<HmmSummary>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +167,7 @@ pub fn build<'a>(findings: impl Iterator<Item = &'a Finding>, cx: &Context<'_>) 
                 callback_p99_ns: o.callbacks.quantile_ns(0.99),
                 callback_max_ns: o.callbacks.max_ns(),
                 read_begin_waits: o.read_begin_waits,
+                hmm: hmm(&o.hmm),
             }
         })
         .collect();
@@ -189,7 +209,7 @@ pub fn process(mm_ptr: u64, mm: &Mm, cx: &Context<'_>) -> Process {
     let mut intervals: Vec<_> = mm
         .intervals
         .iter()
-        .map(|(&sub, iv)| interval(sub, iv, cx))
+        .map(|(&sub, iv)| interval(sub, iv, mm, cx))
         .collect();
     intervals.sort_by(|a, b| {
         a.start
@@ -219,10 +239,15 @@ pub fn process(mm_ptr: u64, mm: &Mm, cx: &Context<'_>) -> Process {
         read_begin_waits: mm.read_begin_waits,
         inserts: mm.inserts,
         removes: mm.removes,
+        hmm: hmm(&mm.hmm),
     }
 }
 
-fn interval(sub: u64, iv: &Interval, cx: &Context<'_>) -> IntervalSummary {
+fn hmm(s: &HmmStats) -> Option<HmmSummary> {
+    (!s.is_empty()).then(|| s.summary())
+}
+
+fn interval(sub: u64, iv: &Interval, mm: &Mm, cx: &Context<'_>) -> IntervalSummary {
     let (owner, driver) = owner_name(cx.mirror.owner_addr(iv.owner), cx.owners);
     IntervalSummary {
         notifier: cx.pointers.show(sub),
@@ -245,5 +270,12 @@ fn interval(sub: u64, iv: &Interval, cx: &Context<'_>) -> IntervalSummary {
         read_begins: iv.read_begins,
         read_begin_waits: iv.read_begin_waits,
         read_begin_wait_max_ns: iv.read_begin_wait_max_ns,
+        faults: mm.faults.get(&sub).map(|f| FaultSummary {
+            faults: f.faults,
+            faults_busy: f.faults_busy,
+            fault_p50_ns: f.latency.quantile_ns(0.5),
+            fault_p99_ns: f.latency.quantile_ns(0.99),
+            fault_max_ns: (f.latency.count > 0).then_some(f.latency.max_ns as u64),
+        }),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use notifier_common::{Event, EventKind, Hazard, MmuEvent, flags};
+use notifier_common::{Event, EventKind, Hazard, MigrateSelect, MmuEvent, flags};
 use serde::Serialize;
 
 use super::pointers::Pointers;
@@ -36,6 +36,32 @@ fn hazard_name(code: u8) -> &'static str {
     Hazard::from_u8(code).map_or("?", Hazard::name)
 }
 
+/// A migration's direction from its `MIGRATE_VMA_SELECT_*` bits: the first one set.
+pub fn direction(select: u8) -> &'static str {
+    MigrateSelect::ALL
+        .iter()
+        .find(|s| select & **s as u8 != 0)
+        .map_or("?", |s| s.name())
+}
+
+fn is_migration(k: EventKind) -> bool {
+    matches!(
+        k,
+        EventKind::MigrateVmaSetup | EventKind::MigrateVmaPages | EventKind::MigrateVmaFinalize
+    )
+}
+
+/// Pages an HMM-layer event covers (`aux`), and what came of them (`seq`): collected by a
+/// migration's setup, migrated by its pages step.
+fn pages(ev: &Event, k: EventKind) -> (Option<u64>, Option<u64>, Option<u64>) {
+    match k {
+        EventKind::HmmRangeFault | EventKind::MigrateVmaFinalize => (Some(ev.aux), None, None),
+        EventKind::MigrateVmaSetup => (Some(ev.aux), Some(ev.seq), None),
+        EventKind::MigrateVmaPages => (Some(ev.aux), None, Some(ev.seq)),
+        _ => (None, None, None),
+    }
+}
+
 #[derive(Serialize)]
 struct JsonEvent<'a> {
     ts_ns: u64,
@@ -57,6 +83,14 @@ struct JsonEvent<'a> {
     owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hazard: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pages: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    collected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    migrated: Option<u64>,
     seq: u64,
     /// null: not measured (`DUR_UNKNOWN`).
     dur_ns: Option<u64>,
@@ -86,6 +120,7 @@ fn has_event(k: EventKind) -> bool {
 pub fn json(ev: &Event, owner: Option<&Symbol>, ptr: &Pointers) -> String {
     let kind = ev.kind();
     let k = kind.unwrap_or(EventKind::Hazard);
+    let (pages, collected, migrated) = pages(ev, k);
     let j = JsonEvent {
         ts_ns: ev.ts_ns,
         kind: kind.map_or("unknown", EventKind::name),
@@ -101,6 +136,10 @@ pub fn json(ev: &Event, owner: Option<&Symbol>, ptr: &Pointers) -> String {
         ret: ev.ret,
         owner: owner.map(Symbol::display),
         hazard: (k == EventKind::Hazard).then(|| hazard_name(ev.event)),
+        direction: is_migration(k).then(|| direction(ev.event)),
+        pages,
+        collected,
+        migrated,
         seq: ev.seq,
         dur_ns: ev.duration(),
     };
@@ -136,6 +175,21 @@ pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
     }
     if k == EventKind::Hazard {
         let _ = write!(s, " {}", hazard_name(ev.event));
+    }
+    if is_migration(k) {
+        let _ = write!(s, " {}", direction(ev.event));
+    }
+    match pages(ev, k) {
+        (Some(p), Some(c), _) => {
+            let _ = write!(s, " {c}/{p} pages collected");
+        }
+        (Some(p), _, Some(m)) => {
+            let _ = write!(s, " {m}/{p} pages migrated");
+        }
+        (Some(p), _, _) => {
+            let _ = write!(s, " {p} pages");
+        }
+        _ => {}
     }
     if let Some(o) = owner {
         let _ = write!(s, " {}", o.display());
@@ -235,6 +289,35 @@ mod tests {
             serde_json::from_str(&json(&measured, None, &Pointers::new(true))).unwrap();
         assert_eq!(j["dur_ns"], 1500);
         assert!(human(&measured, 0, None).ends_with(" 1.5µs"));
+    }
+
+    #[test]
+    fn hmm_events_name_their_pages_and_direction() {
+        let e = Event {
+            kind: EventKind::MigrateVmaPages as u8,
+            start: 0x1000,
+            last: 0x40fff,
+            event: MigrateSelect::System as u8,
+            aux: 64,
+            seq: 60,
+            ..Default::default()
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&json(&e, None, &Pointers::new(true))).unwrap();
+        assert_eq!(j["kind"], "migrate_vma_pages");
+        assert_eq!(j["direction"], "to_device");
+        assert_eq!((&j["pages"], &j["migrated"]), (&64.into(), &60.into()));
+        assert!(j.get("collected").is_none());
+        let line = human(&e, 0, None);
+        assert!(line.contains("to_device 60/64 pages migrated"), "{line}");
+        let fault = Event {
+            kind: EventKind::HmmRangeFault as u8,
+            aux: 16,
+            ret: notifier_common::errno::EBUSY,
+            ..Default::default()
+        };
+        let line = human(&fault, 0, None);
+        assert!(line.contains("16 pages ret=-16"), "{line}");
     }
 
     #[test]

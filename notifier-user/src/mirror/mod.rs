@@ -7,6 +7,7 @@
 
 mod audit;
 mod completeness;
+mod hmm;
 mod latency;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use audit::{Audit, Drift, DriftKind};
 pub use completeness::{completes_mm, shows_mm_exited};
+pub use hmm::{HmmStats, HmmSummary, IntervalFaults};
 pub use latency::{Latency, Sketch};
 
 use crate::stream::Loss;
@@ -104,6 +106,10 @@ pub struct Mm {
     pub read_begin_wait: Latency,
     pub inserts: u64,
     pub removes: u64,
+    pub hmm: HmmStats,
+    /// Device faults per interval, for the intervals that had any (kept beside the
+    /// interval records: most intervals never see one, and the records have a budget).
+    pub faults: FxHashMap<u64, IntervalFaults>,
     /// Invalidations seen per second, for rates: (second, count) of the last two seconds.
     pub rate: Rate,
     /// The most recent invalidated ranges (start, last, event), for the address-space map:
@@ -146,6 +152,7 @@ pub struct Owner {
     pub invalidations: u64,
     pub callbacks: Latency,
     pub read_begin_waits: u64,
+    pub hmm: HmmStats,
 }
 
 /// Stream-wide counters, including what does not add up.
@@ -154,7 +161,7 @@ pub struct Counters {
     pub events: u64,
     /// Events per kind, indexed by the kind's wire value (serialized as name → count).
     #[serde(serialize_with = "kinds_by_name")]
-    pub by_kind: [u64; 16],
+    pub by_kind: [u64; KINDS],
     pub insert_failures: u64,
     /// Ring-buffer drops reported by the kernel.
     pub lost: u64,
@@ -177,8 +184,15 @@ pub struct Counters {
     pub hazards: u64,
 }
 
-// Every kind's wire value indexes `by_kind`.
-const _: () = assert!(EventKind::ALL.len() < 16 && (EventKind::Hazard as usize) < 16);
+/// Slots of `by_kind`: every kind's wire value indexes it.
+const KINDS: usize = 32;
+const _: () = {
+    let mut i = 0;
+    while i < EventKind::ALL.len() {
+        assert!((EventKind::ALL[i] as usize) < KINDS);
+        i += 1;
+    }
+};
 
 impl Counters {
     pub fn of(&self, kind: EventKind) -> u64 {
@@ -187,7 +201,7 @@ impl Counters {
 }
 
 /// `by_kind` as `{"insert": n, …}`, kinds seen only: the summary's schema.
-fn kinds_by_name<S: serde::Serializer>(counts: &[u64; 16], s: S) -> Result<S::Ok, S::Error> {
+fn kinds_by_name<S: serde::Serializer>(counts: &[u64; KINDS], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(
         EventKind::ALL
             .iter()
@@ -292,6 +306,11 @@ impl Mirror {
             }
             EventKind::MmWalked => self.walked(ev),
             EventKind::Hazard => self.counters.hazards += 1,
+            EventKind::HmmRangeFault => self.fault(ev),
+            EventKind::MigrateVmaSetup
+            | EventKind::MigrateVmaPages
+            | EventKind::MigrateVmaFinalize
+            | EventKind::MakeDeviceExclusive => self.mm(ev).hmm.apply(ev),
         }
     }
 
@@ -416,6 +435,7 @@ impl Mirror {
             self.counters.remove_unknown += 1;
             return;
         };
+        m.faults.remove(&ev.sub);
         match m.intervals.remove(&ev.sub) {
             Some(iv) => {
                 m.removes += 1;
@@ -504,11 +524,46 @@ impl Mirror {
         self.counters.skipped = loss.skipped;
     }
 
+    /// A device fault: counted for the mm, and for the interval it names and its owner.
+    fn fault(&mut self, ev: &Event) {
+        let m = mm_entry(&mut self.mms, ev);
+        m.hmm.apply(ev);
+        if let Some(iv) = m.intervals.get(&ev.sub) {
+            m.faults.entry(ev.sub).or_default().apply(ev);
+            if let Some((_, o)) = self.owners.get_index_mut(iv.owner.0 as usize) {
+                o.hmm.apply(ev);
+            }
+        }
+    }
+
     fn owner_id(&mut self, func: u64) -> OwnerId {
         let entry = self.owners.entry(func);
         let id = entry.index();
         entry.or_default();
         OwnerId(u32::try_from(id).expect("fewer than 2^32 distinct callbacks"))
+    }
+
+    /// The driver callback an event concerns: its own `func` where it carries one (inserts,
+    /// callbacks), otherwise that of the interval it names (removes, read sides, faults);
+    /// 0 when neither is known.
+    pub fn owner_of(&self, ev: &Event) -> u64 {
+        let names_notifier = matches!(
+            ev.kind(),
+            Some(
+                EventKind::RemoveBegin
+                    | EventKind::RemoveEnd
+                    | EventKind::ReadBegin
+                    | EventKind::DeferredInsertApplied
+                    | EventKind::HmmRangeFault
+            )
+        );
+        if ev.func != 0 || !names_notifier {
+            return ev.func;
+        }
+        self.mms
+            .get(&ev.mm)
+            .and_then(|m| m.intervals.get(&ev.sub))
+            .map_or(0, |iv| self.owner_addr(iv.owner))
     }
 
     /// The callback address an interval's owner stands for.

@@ -11,6 +11,7 @@ use notifier_common::{KernelLayout, MISSING, names};
 use super::{
     callbacks::{CallbackHook, Callbacks},
     filter::Selection,
+    layout,
     plan::{Attachment, FAMILIES, Family, Kind, Mode, RULE_FAMILIES},
 };
 use crate::{
@@ -56,7 +57,10 @@ impl Probes {
         let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
         let mut status = Vec::new();
         for family in FAMILIES {
-            status.push(attach_family(&mut ebpf, btf.as_ref(), family, forced));
+            status.push(match layout::hmm_unavailable(layout, family.hook) {
+                Some(why) => HookStatus::missing(family.hook, why),
+                None => attach_family(&mut ebpf, btf.as_ref(), family, forced),
+            });
         }
         if status.iter().all(HookStatus::is_missing) {
             let why: Vec<String> = status

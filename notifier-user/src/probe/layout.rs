@@ -11,6 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use btf_rs::{Btf, Type};
 use notifier_common::{FieldOffset, KernelLayout, MISSING};
 
+use crate::stream::Hook;
+
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Opens the kernel's BTF, with an error that says what to do when it is absent.
@@ -44,6 +46,7 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
     let mm = Struct::find(btf, "mm_struct")?;
     let rb = Struct::find(btf, "rb_node")?;
     let walk = Walk::resolve(btf)?;
+    let hmm = Hmm::resolve(btf)?;
     Ok(KernelLayout {
         sub_start: tree + node.member(btf, "start")?,
         sub_last: tree + node.member(btf, "last")?,
@@ -87,8 +90,77 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
         tp_cache_alloc_gfp: tracepoint_field("kmem_cache_alloc", "gfp_flags"),
         tp_cache_alloc_call_site: tracepoint_field("kmem_cache_alloc", "call_site"),
         tp_page_alloc_gfp: tracepoint_field("mm_page_alloc", "gfp_flags"),
+        hmm_notifier: hmm.notifier,
+        hmm_notifier_seq: hmm.notifier_seq,
+        hmm_start: hmm.start,
+        hmm_end: hmm.end,
+        mig_vma: hmm.vma,
+        mig_src: hmm.src,
+        mig_cpages: hmm.cpages,
+        mig_npages: hmm.npages,
+        mig_start: hmm.mig_start,
+        mig_end: hmm.mig_end,
+        mig_owner: hmm.owner,
+        mig_flags: hmm.flags,
+        vma_mm: Struct::find(btf, "vm_area_struct")?.member(btf, "vm_mm")?,
         self_tgid: std::process::id(),
     })
+}
+
+/// `struct hmm_range` (CONFIG_HMM_MIRROR) and `struct migrate_vma` (CONFIG_MIGRATION with
+/// ZONE_DEVICE): a kernel without them loses only the HMM layer's hooks, each reported
+/// unavailable with the reason.
+struct Hmm {
+    notifier: FieldOffset,
+    notifier_seq: FieldOffset,
+    start: FieldOffset,
+    end: FieldOffset,
+    vma: FieldOffset,
+    src: FieldOffset,
+    cpages: FieldOffset,
+    npages: FieldOffset,
+    mig_start: FieldOffset,
+    mig_end: FieldOffset,
+    owner: FieldOffset,
+    flags: FieldOffset,
+}
+
+impl Hmm {
+    fn resolve(btf: &Btf) -> Result<Hmm> {
+        let optional = |s: &Option<Struct>, field| {
+            s.as_ref()
+                .map_or(Ok(MISSING), |s: &Struct| s.optional(btf, field))
+        };
+        let range = Struct::find(btf, "hmm_range").ok();
+        let mig = Struct::find(btf, "migrate_vma").ok();
+        Ok(Hmm {
+            notifier: optional(&range, "notifier")?,
+            notifier_seq: optional(&range, "notifier_seq")?,
+            start: optional(&range, "start")?,
+            end: optional(&range, "end")?,
+            vma: optional(&mig, "vma")?,
+            src: optional(&mig, "src")?,
+            cpages: optional(&mig, "cpages")?,
+            npages: optional(&mig, "npages")?,
+            mig_start: optional(&mig, "start")?,
+            mig_end: optional(&mig, "end")?,
+            owner: optional(&mig, "pgmap_owner")?,
+            flags: optional(&mig, "flags")?,
+        })
+    }
+}
+
+/// Why a family of the HMM layer cannot run on this kernel, if it cannot.
+pub fn hmm_unavailable(l: &KernelLayout, hook: Hook) -> Option<&'static str> {
+    match hook {
+        Hook::HmmFault if l.hmm_end == MISSING => {
+            Some("kernel BTF has no struct hmm_range (a kernel without CONFIG_HMM_MIRROR)")
+        }
+        Hook::HmmMigrate if l.mig_end == MISSING => {
+            Some("kernel BTF has no struct migrate_vma (a kernel without device migration)")
+        }
+        _ => None,
+    }
 }
 
 /// A kmem tracepoint field offset; MISSING when tracefs is absent (only the allocation

@@ -95,6 +95,11 @@ const READ_BEGIN: &str = "mmu_interval_read_begin";
 const REGISTER: &str = "__mmu_notifier_register";
 const RELEASE: &str = "__mmu_notifier_release";
 const DESTROY: &str = "__mmu_notifier_subscriptions_destroy";
+const HMM_FAULT: &str = "hmm_range_fault";
+const MIGRATE_SETUP: &str = "migrate_vma_setup";
+const MIGRATE_PAGES: &str = "migrate_vma_pages";
+const MIGRATE_FINALIZE: &str = "migrate_vma_finalize";
+const EXCLUSIVE: &str = "make_device_exclusive";
 
 use Kind::*;
 
@@ -171,6 +176,50 @@ pub const FAMILIES: &[Family] = &[
             at("register_kprobe", KProbe, REGISTER),
             at("release_kprobe", KProbe, RELEASE),
             at("destroy_kprobe", KProbe, DESTROY),
+        ],
+    },
+    Family {
+        hook: Hook::HmmFault,
+        purpose: "device faults on an interval (hmm_range_fault): pages, result, duration",
+        fentry: &[
+            at("hmm_fault_fentry", FEntry, HMM_FAULT),
+            at("hmm_fault_fexit", FExit, HMM_FAULT),
+        ],
+        kprobe: &[
+            at("hmm_fault_kprobe", KProbe, HMM_FAULT),
+            at("hmm_fault_kretprobe", KRetProbe, HMM_FAULT),
+        ],
+    },
+    Family {
+        hook: Hook::HmmMigrate,
+        purpose: "migrations to and from device memory (migrate_vma_setup/_pages/_finalize)",
+        fentry: &[
+            at("migrate_setup_fentry", FEntry, MIGRATE_SETUP),
+            at("migrate_setup_fexit", FExit, MIGRATE_SETUP),
+            at("migrate_pages_fentry", FEntry, MIGRATE_PAGES),
+            at("migrate_pages_fexit", FExit, MIGRATE_PAGES),
+            at("migrate_finalize_fentry", FEntry, MIGRATE_FINALIZE),
+            at("migrate_finalize_fexit", FExit, MIGRATE_FINALIZE),
+        ],
+        kprobe: &[
+            at("migrate_setup_kprobe", KProbe, MIGRATE_SETUP),
+            at("migrate_setup_kretprobe", KRetProbe, MIGRATE_SETUP),
+            at("migrate_pages_kprobe", KProbe, MIGRATE_PAGES),
+            at("migrate_pages_kretprobe", KRetProbe, MIGRATE_PAGES),
+            at("migrate_finalize_kprobe", KProbe, MIGRATE_FINALIZE),
+            at("migrate_finalize_kretprobe", KRetProbe, MIGRATE_FINALIZE),
+        ],
+    },
+    Family {
+        hook: Hook::HmmExclusive,
+        purpose: "device-exclusive grants (make_device_exclusive, 7.x)",
+        fentry: &[
+            at("exclusive_fentry", FEntry, EXCLUSIVE),
+            at("exclusive_fexit", FExit, EXCLUSIVE),
+        ],
+        kprobe: &[
+            at("exclusive_kprobe", KProbe, EXCLUSIVE),
+            at("exclusive_kretprobe", KRetProbe, EXCLUSIVE),
         ],
     },
 ];
