@@ -121,6 +121,9 @@ pub struct Thresholds {
     pub read_begin_wait_ns: u64,
     /// More read_begin calls than this on one interval within one second is a storm.
     pub read_begin_per_sec: u32,
+    /// More device faults than this returning -EBUSY on one interval within one second is
+    /// a retry storm.
+    pub fault_busy_per_sec: u32,
     /// Intervals still registered this long after their process's exit_mmap outlived it.
     pub outlive_grace_ns: u64,
 }
@@ -131,6 +134,7 @@ impl Default for Thresholds {
             slow_callback_ns: 5_000_000,
             read_begin_wait_ns: 10_000_000,
             read_begin_per_sec: 1000,
+            fault_busy_per_sec: 100,
             outlive_grace_ns: 10_000_000_000,
         }
     }

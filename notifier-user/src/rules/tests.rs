@@ -263,3 +263,24 @@ fn every_rule_is_registered_once_with_a_unique_code() {
         assert!(!r.explain.is_empty() && !r.fix.is_empty(), "{}", r.code);
     }
 }
+
+#[test]
+fn busy_device_faults_on_one_interval_are_a_retry_storm() {
+    let limit = Thresholds::default().fault_busy_per_sec as u64;
+    let mut events = vec![insert(1, 0x10)];
+    for i in 0..=limit {
+        events.push(ev(EventKind::HmmRangeFault, 1_000 + i * 1_000, |e| {
+            e.sub = 0x10;
+            e.ret = notifier_common::errno::EBUSY;
+        }));
+    }
+    let found = run(&events);
+    assert_eq!(rules_of(&found), [RuleId::ReadBeginStorm], "{found:?}");
+    assert!(found[0].detail.contains("-EBUSY"), "{}", found[0].detail);
+    // Below the limit, and successful faults at any rate, are no storm.
+    events.truncate(limit as usize);
+    events.extend(
+        (0..2 * limit).map(|i| ev(EventKind::HmmRangeFault, 500_000 + i, |e| e.sub = 0x10)),
+    );
+    assert!(run(&events).is_empty());
+}
