@@ -13,6 +13,8 @@ pub struct ProcessRow {
     pub rate: u64,
     pub cb_p99_ns: Option<u64>,
     pub waits: u64,
+    /// Device faults (`hmm_range_fault`) on the address space.
+    pub faults: u64,
     pub findings: usize,
     pub exited: bool,
     owners: Vec<String>,
@@ -90,6 +92,7 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                 rate: mm.rate.previous,
                 cb_p99_ns: mm.callbacks.quantile_ns(0.99),
                 waits: mm.read_begin_waits,
+                faults: mm.hmm.faults,
                 findings: findings_per_mm.get(&mm_ptr).copied().unwrap_or(0),
                 exited: mm.released,
                 owners,

@@ -26,8 +26,8 @@ use crate::{
 pub struct Intervals<'a> {
     app: &'a App,
     mm: &'a Mm,
-    /// By address.
-    ivs: Vec<&'a Interval>,
+    /// By address, with their notifier pointers.
+    ivs: Vec<(u64, &'a Interval)>,
 }
 
 impl Intervals<'_> {
@@ -36,15 +36,15 @@ impl Intervals<'_> {
         let mm = app
             .detail_mm
             .and_then(|mm| app.pipeline.mirror.mms.get(&mm))?;
-        let mut ivs: Vec<_> = mm.intervals.values().collect();
-        ivs.sort_by_key(|iv| iv.start);
+        let mut ivs: Vec<_> = mm.intervals.iter().map(|(&sub, iv)| (sub, iv)).collect();
+        ivs.sort_by_key(|(_, iv)| iv.start);
         Some(Intervals { app, mm, ivs })
     }
 }
 
 impl TableList for Intervals<'_> {
     const HEADER: &'static [&'static str] = &[
-        "RANGE", "SIZE", "OWNER", "STATE", "INV", "UNMAP", "LAST", "CB P99", "RB WAIT",
+        "RANGE", "SIZE", "OWNER", "STATE", "INV", "UNMAP", "LAST", "CB P99", "RB WAIT", "FAULTS",
     ];
     const WIDTHS: &'static [Constraint] = &[
         Constraint::Length(27),
@@ -56,6 +56,7 @@ impl TableList for Intervals<'_> {
         Constraint::Length(9),
         Constraint::Length(8),
         Constraint::Length(7),
+        Constraint::Length(10),
     ];
 
     fn title(&self) -> String {
@@ -78,7 +79,7 @@ impl TableList for Intervals<'_> {
     }
 
     fn row(&self, i: usize) -> Row<'_> {
-        let iv = self.ivs[i];
+        let (sub, iv) = self.ivs[i];
         let (owner, driver) = owner_name(
             self.app.pipeline.mirror.owner_addr(iv.owner),
             &self.app.pipeline.owners,
@@ -101,6 +102,14 @@ impl TableList for Intervals<'_> {
             },
             dur(iv.callbacks.quantile_ns(0.99)),
             format!("{}", iv.read_begin_waits),
+            // Device faults, and how many the driver had to retry (-EBUSY).
+            self.mm
+                .faults
+                .get(&sub)
+                .map_or_else(String::new, |f| match f.faults_busy {
+                    0 => f.faults.to_string(),
+                    busy => format!("{} ({busy}↺)", f.faults),
+                }),
         ])
     }
 }
@@ -141,7 +150,7 @@ const MAP_LINES: usize = 8;
 
 /// One line per interval (the first `MAP_LINES` of `ivs`), each scaled to the interval itself
 /// so that holes show however small the interval is next to its neighbours.
-fn map(mm: &Mm, ivs: &[&Interval], width: usize) -> Vec<Line<'static>> {
+fn map(mm: &Mm, ivs: &[(u64, &Interval)], width: usize) -> Vec<Line<'static>> {
     if ivs.is_empty() {
         return vec![Line::raw("no intervals")];
     }
@@ -149,7 +158,7 @@ fn map(mm: &Mm, ivs: &[&Interval], width: usize) -> Vec<Line<'static>> {
     let width = width.saturating_sub(label).max(8);
     ivs.iter()
         .take(MAP_LINES)
-        .map(|iv| {
+        .map(|(_, iv)| {
             let span = iv.size().max(1) as f64;
             let cell = |a: u64| {
                 ((((a - iv.start) as f64) / span) * width as f64).min(width as f64 - 1.0) as usize

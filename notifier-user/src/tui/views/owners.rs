@@ -37,6 +37,7 @@ impl Owners<'_> {
 impl TableList for Owners<'_> {
     const HEADER: &'static [&'static str] = &[
         "DRIVER", "CALLBACK", "LIVE", "INSERTS", "REMOVES", "INVAL", "CB P50", "CB P99", "CB MAX",
+        "FAULTS",
     ];
     const WIDTHS: &'static [Constraint] = &[
         Constraint::Length(18),
@@ -48,6 +49,7 @@ impl TableList for Owners<'_> {
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(8),
+        Constraint::Length(7),
     ];
 
     fn title(&self) -> String {
@@ -71,6 +73,7 @@ impl TableList for Owners<'_> {
             dur(o.callbacks.quantile_ns(0.5)),
             dur(o.callbacks.quantile_ns(0.99)),
             dur(o.callbacks.max_ns()),
+            o.hmm.faults.to_string(),
         ])
     }
 }

@@ -30,16 +30,17 @@ impl Processes {
 
 impl TableList for Processes {
     const HEADER: &'static [&'static str] = &[
-        "PID", "COMM", "LIVE", "DEF", "BYTES", "INV/S", "CB P99", "WAITS", "FIND",
+        "PID", "COMM", "LIVE", "DEF", "BYTES", "INV/S", "CB P99", "WAITS", "FAULTS", "FIND",
     ];
     const WIDTHS: &'static [Constraint] = &[
         Constraint::Length(8),
         Constraint::Min(12),
-        Constraint::Length(6),
+        Constraint::Length(5),
         Constraint::Length(4),
         Constraint::Length(9),
-        Constraint::Length(6),
+        Constraint::Length(5),
         Constraint::Length(8),
+        Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(4),
     ];
@@ -71,6 +72,7 @@ impl TableList for Processes {
             Cell::from(r.rate.to_string()),
             Cell::from(dur(r.cb_p99_ns)),
             Cell::from(r.waits.to_string()),
+            Cell::from(r.faults.to_string()),
             Cell::from(if r.findings > 0 {
                 format!("!{}", r.findings)
             } else {
