@@ -110,79 +110,67 @@ fn on_fault_return<M: Mem>(range: Option<u64>, ret: i32) {
 
 // ---- migrate_vma_setup / _pages / _finalize -----------------------------------------------
 
-#[fentry(function = "migrate_vma_setup")]
-pub fn migrate_setup_fentry(ctx: FEntryContext) -> u32 {
-    enter(&MIGRATE_ENTRY, ctx.arg(0), 0, 0);
-    0
+/// The four programs of one migration step: entry and return in either mode. A step's
+/// return value is read only where it has one (`returns`: `migrate_vma_setup`; the others
+/// are void, and their return register holds no result).
+macro_rules! migrate_step {
+    ($function:literal, $kind:expr, returns: $returns:literal,
+     $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
+        #[fentry(function = $function)]
+        pub fn $fentry(ctx: FEntryContext) -> u32 {
+            enter(&MIGRATE_ENTRY, ctx.arg(0), 0, 0);
+            0
+        }
+
+        #[fexit(function = $function)]
+        pub fn $fexit(ctx: FExitContext) -> u32 {
+            let ret: i64 = if $returns { ctx.ret().unwrap_or(0) } else { 0 };
+            on_migrate_return::<Typed>($kind, Some(ctx.arg(0)), ret as i32);
+            0
+        }
+
+        #[kprobe]
+        pub fn $kprobe(ctx: ProbeContext) -> u32 {
+            enter(&MIGRATE_ENTRY, ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
+            0
+        }
+
+        #[kretprobe]
+        pub fn $kretprobe(ctx: RetProbeContext) -> u32 {
+            let ret: i64 = if $returns { ctx.ret() } else { 0 };
+            on_migrate_return::<Probed>($kind, None, ret as i32);
+            0
+        }
+    };
 }
 
-#[fexit(function = "migrate_vma_setup")]
-pub fn migrate_setup_fexit(ctx: FExitContext) -> u32 {
-    let ret: i64 = ctx.ret().unwrap_or(0);
-    on_migrate_return::<Typed>(EventKind::MigrateVmaSetup, Some(ctx.arg(0)), ret as i32);
-    0
-}
-
-#[kprobe]
-pub fn migrate_setup_kprobe(ctx: ProbeContext) -> u32 {
-    enter(&MIGRATE_ENTRY, ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
-    0
-}
-
-#[kretprobe]
-pub fn migrate_setup_kretprobe(ctx: RetProbeContext) -> u32 {
-    let ret: i64 = ctx.ret();
-    on_migrate_return::<Probed>(EventKind::MigrateVmaSetup, None, ret as i32);
-    0
-}
-
-#[fentry(function = "migrate_vma_pages")]
-pub fn migrate_pages_fentry(ctx: FEntryContext) -> u32 {
-    enter(&MIGRATE_ENTRY, ctx.arg(0), 0, 0);
-    0
-}
-
-#[fexit(function = "migrate_vma_pages")]
-pub fn migrate_pages_fexit(ctx: FExitContext) -> u32 {
-    on_migrate_return::<Typed>(EventKind::MigrateVmaPages, Some(ctx.arg(0)), 0);
-    0
-}
-
-#[kprobe]
-pub fn migrate_pages_kprobe(ctx: ProbeContext) -> u32 {
-    enter(&MIGRATE_ENTRY, ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
-    0
-}
-
-#[kretprobe]
-pub fn migrate_pages_kretprobe(_ctx: RetProbeContext) -> u32 {
-    on_migrate_return::<Probed>(EventKind::MigrateVmaPages, None, 0);
-    0
-}
-
-#[fentry(function = "migrate_vma_finalize")]
-pub fn migrate_finalize_fentry(ctx: FEntryContext) -> u32 {
-    enter(&MIGRATE_ENTRY, ctx.arg(0), 0, 0);
-    0
-}
-
-#[fexit(function = "migrate_vma_finalize")]
-pub fn migrate_finalize_fexit(ctx: FExitContext) -> u32 {
-    on_migrate_return::<Typed>(EventKind::MigrateVmaFinalize, Some(ctx.arg(0)), 0);
-    0
-}
-
-#[kprobe]
-pub fn migrate_finalize_kprobe(ctx: ProbeContext) -> u32 {
-    enter(&MIGRATE_ENTRY, ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
-    0
-}
-
-#[kretprobe]
-pub fn migrate_finalize_kretprobe(_ctx: RetProbeContext) -> u32 {
-    on_migrate_return::<Probed>(EventKind::MigrateVmaFinalize, None, 0);
-    0
-}
+migrate_step!(
+    "migrate_vma_setup",
+    EventKind::MigrateVmaSetup,
+    returns: true,
+    migrate_setup_fentry,
+    migrate_setup_fexit,
+    migrate_setup_kprobe,
+    migrate_setup_kretprobe
+);
+migrate_step!(
+    "migrate_vma_pages",
+    EventKind::MigrateVmaPages,
+    returns: false,
+    migrate_pages_fentry,
+    migrate_pages_fexit,
+    migrate_pages_kprobe,
+    migrate_pages_kretprobe
+);
+migrate_step!(
+    "migrate_vma_finalize",
+    EventKind::MigrateVmaFinalize,
+    returns: false,
+    migrate_finalize_fentry,
+    migrate_finalize_fexit,
+    migrate_finalize_kprobe,
+    migrate_finalize_kretprobe
+);
 
 /// One `struct migrate_vma` at the return of a step: the range, the pages asked for
 /// (`aux`), collected by setup or migrated by `migrate_vma_pages` (`seq`), the direction

@@ -1,6 +1,8 @@
 #!/bin/sh
-# The README's main-job command runs this in the VM: notifier-top on a real workload —
-# soft-RoCE On-Demand Paging (7.x) and the fixture driver. `demo.sh tui` (a terminal):
+# The README's main-job command runs this in the VM: notifier-top on real workloads —
+# soft-RoCE On-Demand Paging (7.x), the kernel's own HMM test driver test_hmm with a
+# subset of its selftest (7.x: faults, migrations to and from device memory, a fork, a
+# snapshot, device-exclusive access) and the fixture driver. `demo.sh tui` (a terminal):
 # the interactive view while the workload runs in a loop, until the user quits.
 # `demo.sh headless`: a trace, then the final mirror, on stdout.
 set -u
@@ -9,6 +11,15 @@ MODE=${1:-headless}
 gid=""
 case "$(uname -r)" in 7.*) gid=$(nt-rxe-setup) || gid="" ;; esac
 insmod "$T/fixtures/$(uname -r)/notifier_fixture.ko" 2>/dev/null
+HMM=
+nt-hmm-setup > /dev/null 2>&1 && HMM=1
+# A few of hmm-tests' cases, one of each kind of HMM-layer work.
+hmm_subset() {
+    [ -n "$HMM" ] || return 0
+    d=hmm.hmm_device_private
+    nt-hmm-tests -r $d.anon_read -r $d.anon_write_child -r $d.migrate -r $d.migrate_fault \
+        -r $d.exclusive -r hmm2.hmm2_device_private.snapshot
+}
 
 if [ "$MODE" = tui ]; then
     # The workload, over and over: ODP memory registrations and pingpong traffic, the
@@ -22,6 +33,7 @@ if [ "$MODE" = tui ]; then
                 timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 200 10.77.0.1 > /dev/null 2>&1
                 wait
             fi
+            hmm_subset > /dev/null 2>&1
             # Churn paced at 5k pairs/s: an unpaced burst outruns the view under emulation.
             for s in basic deferred read-side exit-with-intervals "churn-rate 5000 3"; do
                 [ -e /tmp/demo.stop ] && break
@@ -59,6 +71,7 @@ if [ -n "$gid" ]; then
     timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 10 10.77.0.1 >/dev/null 2>&1
     wait $SRV
 fi
+hmm_subset > "$VM_OUT/demo-hmm-tests.txt" 2>&1
 nfctl scenario basic >/dev/null
 nfctl scenario deferred >/dev/null
 nfctl scenario exit-with-intervals >/dev/null
@@ -70,6 +83,12 @@ echo "== the trace without the invalidation brackets (first 40 of $(wc -l < "$VM
 grep -v -e range_start -e range_end "$VM_OUT/demo-trace.txt" | head -n 40
 echo "== final mirror: processes with registered intervals"
 jq -r '.processes[] | select(.intervals | length > 0) | "\(.comms | join(",")) pids \(.tgids | map(tostring) | join(",")) exited=\(.exited): \(.intervals | length) intervals" , (.intervals[] | "    \(.start)-\(.last) \(.size/1024)KiB \(.state) \(.owner) invalidations=\(.invalidations)")' "$VM_OUT/demo-summary.json"
+if [ -n "$HMM" ]; then
+    echo "== the HMM layer (test_hmm under hmm-tests: $(sed -n 's/^# Totals: //p' "$VM_OUT/demo-hmm-tests.txt"))"
+    jq -r '.processes[] | select(.hmm) | .hmm as $h
+        | "  \(.comms | join(",")) pids \(.tgids | map(tostring) | join(",")): \($h.faults) device faults (\($h.faults_busy) -EBUSY), \($h.pages_to_device) pages to device, \($h.pages_from_device) back, \($h.exclusive_grants) exclusive grants"' \
+        "$VM_OUT/demo-summary.json"
+fi
 echo "== owners"
 jq -r '.owners[] | "  \(.driver // .owner): inserts \(.inserts) removes \(.removes) invalidations \(.invalidations) live \(.live_intervals)"' "$VM_OUT/demo-summary.json"
 nfctl purge

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{pointers::Pointers, trace::event_name};
 use crate::{
-    mirror::{Audit, Counters, HmmStats, HmmSummary, Interval, Mirror, Mm, State},
+    mirror::{Audit, Counters, HmmStats, Interval, Mirror, Mm, State},
     rules::Finding,
     stream::HookStatus,
     symbols::{Symbol, driver_of},
@@ -243,8 +243,40 @@ pub fn process(mm_ptr: u64, mm: &Mm, cx: &Context<'_>) -> Process {
     }
 }
 
+/// [`HmmStats`] in the summary and snapshots (absent when the HMM layer did nothing).
+#[derive(Debug, Serialize)]
+pub struct HmmSummary {
+    pub faults: u64,
+    pub faults_busy: u64,
+    pub faults_failed: u64,
+    pub fault_p50_ns: Option<u64>,
+    pub fault_p99_ns: Option<u64>,
+    pub fault_max_ns: Option<u64>,
+    pub pages_faulted: u64,
+    pub migrations_to_device: u64,
+    pub pages_to_device: u64,
+    pub migrations_from_device: u64,
+    pub pages_from_device: u64,
+    pub exclusive_grants: u64,
+    pub exclusive_failed: u64,
+}
+
 fn hmm(s: &HmmStats) -> Option<HmmSummary> {
-    (!s.is_empty()).then(|| s.summary())
+    (!s.is_empty()).then(|| HmmSummary {
+        faults: s.faults,
+        faults_busy: s.faults_busy,
+        faults_failed: s.faults_failed,
+        fault_p50_ns: s.fault_latency.quantile_ns(0.5),
+        fault_p99_ns: s.fault_latency.quantile_ns(0.99),
+        fault_max_ns: s.fault_latency.max_ns(),
+        pages_faulted: s.pages_faulted,
+        migrations_to_device: s.migrations_to_device,
+        pages_to_device: s.pages_to_device,
+        migrations_from_device: s.migrations_from_device,
+        pages_from_device: s.pages_from_device,
+        exclusive_grants: s.exclusive_grants,
+        exclusive_failed: s.exclusive_failed,
+    })
 }
 
 fn interval(sub: u64, iv: &Interval, mm: &Mm, cx: &Context<'_>) -> IntervalSummary {

@@ -4,7 +4,6 @@
 //! notifier).
 
 use notifier_common::{Event, EventKind, MigrateSelect, errno};
-use serde::Serialize;
 
 use super::{Latency, Sketch};
 
@@ -71,34 +70,6 @@ impl HmmStats {
             && self.exclusive_grants == 0
             && self.exclusive_failed == 0
     }
-
-    /// The share of faults that had to be retried, in [0, 1].
-    pub fn busy_share(&self) -> f64 {
-        if self.faults == 0 {
-            0.0
-        } else {
-            self.faults_busy as f64 / self.faults as f64
-        }
-    }
-
-    /// As exports show it.
-    pub fn summary(&self) -> HmmSummary {
-        HmmSummary {
-            faults: self.faults,
-            faults_busy: self.faults_busy,
-            faults_failed: self.faults_failed,
-            fault_p50_ns: self.fault_latency.quantile_ns(0.5),
-            fault_p99_ns: self.fault_latency.quantile_ns(0.99),
-            fault_max_ns: self.fault_latency.max_ns(),
-            pages_faulted: self.pages_faulted,
-            migrations_to_device: self.migrations_to_device,
-            pages_to_device: self.pages_to_device,
-            migrations_from_device: self.migrations_from_device,
-            pages_from_device: self.pages_from_device,
-            exclusive_grants: self.exclusive_grants,
-            exclusive_failed: self.exclusive_failed,
-        }
-    }
 }
 
 /// Device faults on one interval.
@@ -119,24 +90,6 @@ impl IntervalFaults {
             self.latency.record(d);
         }
     }
-}
-
-/// [`HmmStats`] in the summary and snapshots (absent when the HMM layer did nothing).
-#[derive(Debug, Serialize)]
-pub struct HmmSummary {
-    pub faults: u64,
-    pub faults_busy: u64,
-    pub faults_failed: u64,
-    pub fault_p50_ns: Option<u64>,
-    pub fault_p99_ns: Option<u64>,
-    pub fault_max_ns: Option<u64>,
-    pub pages_faulted: u64,
-    pub migrations_to_device: u64,
-    pub pages_to_device: u64,
-    pub migrations_from_device: u64,
-    pub pages_from_device: u64,
-    pub exclusive_grants: u64,
-    pub exclusive_failed: u64,
 }
 
 #[cfg(test)]
@@ -176,7 +129,6 @@ mod tests {
         assert_eq!((s.migrations_to_device, s.pages_to_device), (1, 64));
         assert_eq!((s.migrations_from_device, s.pages_from_device), (1, 3));
         assert_eq!(s.exclusive_grants, 1);
-        assert!((s.busy_share() - 1.0 / 3.0).abs() < 1e-9);
         assert!(!s.is_empty() && HmmStats::default().is_empty());
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 pub use audit::{Audit, Drift, DriftKind};
 pub use completeness::{completes_mm, shows_mm_exited};
-pub use hmm::{HmmStats, HmmSummary, IntervalFaults};
+pub use hmm::{HmmStats, IntervalFaults};
 pub use latency::{Latency, Sketch};
 
 use crate::stream::Loss;
