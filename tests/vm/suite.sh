@@ -1,16 +1,18 @@
 #!/bin/sh
-# Runs inside the test VM: every scenario under tests/vm/scenarios, in name order, each in
-# its own shell with a time limit, printing one verdict line per scenario:
+# Runs inside the test VM: every scenario of a folder (tests/vm/scenarios for `cargo xtask
+# test`, tests/vm/bench for `cargo xtask bench`), in name order, each in its own shell with a
+# time limit, printing one verdict line per scenario:
 #   NT-SCENARIO <name> <pass|fail|skip> <detail>
 # A scenario passes by exiting 0, is skipped by exiting 77 (first line of its output
 # says why), and fails otherwise. A scenario runs in the boot whose guest clock it names
 # (`# clock: instructions`; wall time otherwise).
-# Usage: suite.sh <expected uname -r> <wall|instructions> [name filter]
-export NT_RELEASE="$1" NT_CLOCK="$2" NT_FILTER="$3"
+# Usage: suite.sh <expected uname -r> <wall|instructions> <scenario folder> [name filter]
+export NT_RELEASE="$1" NT_CLOCK="$2" NT_DIR="$3" NT_FILTER="${4:-}"
 export NT_TOP="$NT_TARGET/release/notifier-top"
 export NT_FIXTURE="$NT_TARGET/fixtures/$NT_RELEASE/notifier_fixture.ko"
 cd "$NT_ROOT" || exit 1
-for s in tests/vm/scenarios/*.sh; do
+[ -d "$NT_DIR" ] || { echo "suite.sh: no scenario folder $NT_DIR"; exit 1; }
+for s in "$NT_DIR"/*.sh; do
     name=$(basename "$s" .sh)
     case "$name" in *"$NT_FILTER"*) ;; *) continue ;; esac
     clock=$(sed -n 's/^# clock: *//p' "$s"); [ "${clock:-wall}" = "$NT_CLOCK" ] || continue
@@ -23,8 +25,12 @@ for s in tests/vm/scenarios/*.sh; do
     case $rc in
         0) echo "NT-SCENARIO $name pass ${took}s" ;;
         77) echo "NT-SCENARIO $name skip $(head -n1 "$log")" ;;
-        124|137) echo "NT-SCENARIO $name fail timed out after ${limit}s"; tail -n 20 "$log" | sed 's/^/    /' ;;
-        *) echo "NT-SCENARIO $name fail exit $rc after ${took}s"; tail -n 20 "$log" | sed 's/^/    /' ;;
+        124|137)
+            echo "NT-SCENARIO $name fail timed out after ${limit}s"
+            tail -n 20 "$log" | sed 's/^/    /' ;;
+        *)
+            echo "NT-SCENARIO $name fail exit $rc after ${took}s"
+            tail -n 20 "$log" | sed 's/^/    /' ;;
     esac
 done
 exit 0

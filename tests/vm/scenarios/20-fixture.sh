@@ -2,9 +2,9 @@
 # crashing the guest, its ground truth is readable, and it unloads cleanly.
 # timeout: 180
 . tests/vm/lib.sh
-[ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
-insmod "$NT_FIXTURE" || fail "insmod"
-for s in basic deferred exit-with-intervals "churn 2000" read-side alloc lock-chain ret-false read-in-cb slow wrong-lock; do
+load_fixture
+for s in basic deferred exit-with-intervals "churn 2000" read-side \
+    alloc lock-chain ret-false read-in-cb slow wrong-lock; do
     nfctl scenario $s || fail "scenario $s"
 done
 nfctl truth > "$VM_OUT/fixture-truth.json" || fail "truth"
@@ -12,5 +12,6 @@ nfctl truth > "$VM_OUT/fixture-truth.json" || fail "truth"
 nfctl purge || fail "purge"
 [ "$(nfctl truth | grep -c .)" = 0 ] || fail "intervals left after purge"
 rmmod notifier_fixture || fail "rmmod"
+NT_FIXTURE_LOADED=
 dmesg | grep -E "BUG|Oops|general protection" && fail "kernel complained"
 true
