@@ -1,6 +1,11 @@
 # The fixture module loads, every scenario and misbehaviour switch runs without hanging or
 # crashing the guest, its ground truth is readable, and it unloads cleanly.
 # timeout: 180
+# Kernel reports the misbehaviour switches cause on purpose: ret-false returns false for a
+# blockable range (mm/mmu_notifier.c WARNs); wrong-lock calls insert_locked without the
+# mmap lock held for write (7.x: rwsem.h's assertion WARNs).
+# expect-warning: mm/mmu_notifier\.c:[0-9]+ (at )?[_a-z]
+# expect-warning: include/linux/rwsem\.h:[0-9]+ (at )?mmu_interval_notifier_insert_locked
 . tests/vm/lib.sh
 load_fixture
 for s in basic deferred exit-with-intervals "churn 2000" read-side \

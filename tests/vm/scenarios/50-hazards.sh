@@ -3,6 +3,13 @@
 # clean scenarios, an idle system, rxe ODP pingpong on 7.x — produces none. The expected
 # table is docs/rules.md. (What `check` costs the rxe workload: tests/vm/bench/50-rules-cost.sh.)
 # timeout: 400
+# Kernel reports the misbehaviour switches cause on purpose: ret-false returns false for a
+# blockable range (mm/mmu_notifier.c WARNs); wrong-lock calls insert_locked without the
+# mmap lock held for write (7.x: rwsem.h's assertion WARNs).
+# sleep-nonblock drives a memory cgroup into the OOM killer, whose report has a Call Trace.
+# expect-warning: mm/mmu_notifier\.c:[0-9]+ (at )?[_a-z]
+# expect-warning: include/linux/rwsem\.h:[0-9]+ (at )?mmu_interval_notifier_insert_locked
+# expect-warning: invoked oom-killer
 . tests/vm/lib.sh
 load_fixture
 W=$VM_OUT/hazards
