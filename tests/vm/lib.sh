@@ -3,6 +3,49 @@ set -u
 fail() { echo "FAIL: $*"; exit 1; }
 skip() { echo "$*"; exit 77; }
 
+# Cleanup the EXIT trap runs before the fixture's own (`on_exit 'kill $PID'`), in order.
+NT_CLEANUP=
+on_exit() { NT_CLEANUP="$NT_CLEANUP$*;"; }
+nt_exit_trap() {
+    eval "$NT_CLEANUP"
+    if [ -n "${NT_FIXTURE_LOADED:-}" ]; then
+        nfctl purge
+        rmmod notifier_fixture
+    fi
+}
+trap nt_exit_trap EXIT
+
+# Loads this kernel's fixture module ($NT_FIXTURE); at exit the scenario's own cleanup
+# (on_exit) runs, then `nfctl purge` and `rmmod notifier_fixture`.
+load_fixture() {
+    [ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
+    insmod "$NT_FIXTURE" || fail "insmod $NT_FIXTURE"
+    NT_FIXTURE_LOADED=1
+}
+
+# "notifier start last" lines, sorted, of a summary or snapshot file (JSON), of every
+# process or of one tgid.
+NT_IV='.intervals[] | "\(.notifier) \(.start) \(.last)"'
+intervals_of() { # file [tgid]
+    if [ $# -ge 2 ]; then
+        jq -r --argjson p "$2" ".processes[] | select(.tgids | index(\$p)) | $NT_IV" "$1"
+    else
+        jq -r ".processes[] | $NT_IV" "$1"
+    fi | sort
+}
+# The same for the address space with this mm pointer (an exited process's mm has no tgid).
+intervals_of_mm() { # file mm
+    jq -r --arg mm "$2" ".processes[] | select(.mm == \$mm) | $NT_IV" "$1" | sort
+}
+# The same from the fixture's ground truth (`nfctl truth` JSON lines), of all or one tgid.
+truth_of() { # truth.jsonl [tgid]
+    if [ $# -ge 2 ]; then
+        jq -r --argjson p "$2" 'select(.tgid == $p) | "\(.notifier) \(.start) \(.last)"' "$1"
+    else
+        jq -r '"\(.notifier) \(.start) \(.last)"' "$1"
+    fi | sort
+}
+
 # Starts notifier-top in the background with the given arguments, waits until its hooks
 # are armed, and sets NT_PID. Its stderr goes to $VM_OUT/<scenario>.top.err.
 start_top() {
@@ -18,15 +61,33 @@ start_top() {
     done
 }
 
-# Stops notifier-top (SIGINT, as Ctrl-C would), waits for it (failing on a non-zero exit)
-# and prints its stdout.
-stop_top() {
+# Stops notifier-top (SIGINT, as Ctrl-C would), waits for it, fails unless it exited with
+# the expected status, and prints its stdout.
+stop_top_expect() { # status
     kill -INT "$NT_PID"
     wait "$NT_PID"
     rc=$?
-    [ $rc = 0 ] || { cat "$NT_ERR" "$NT_OUT"; fail "notifier-top exited with $rc"; }
+    [ $rc = "$1" ] || { cat "$NT_ERR" "$NT_OUT"; fail "notifier-top exited with $rc, expected $1"; }
     cat "$NT_OUT"
 }
+stop_top() { stop_top_expect 0; }
 
 # Number of JSON-lines events of a kind in a trace file.
 count_kind() { grep -c "\"kind\":\"$2\"" "$1" || true; }
+
+# Findings (a `check --json` array): whether one of this code is there.
+has_finding() { # code file
+    jq -e --arg c "$1" '[.[] | select(.code == $c)] | length > 0' "$2" > /dev/null
+}
+# Fails unless the findings are exactly these codes (each at least once, no other code);
+# no codes: no findings at all.
+assert_findings() { # file code...
+    f=$1; shift
+    got=$(jq -c '[.[].code] | unique' "$f") || fail "$f is not a findings array"
+    for code in "$@"; do
+        has_finding "$code" "$f" || fail "no $code finding; got $got"
+    done
+    want=$(echo "$@" | jq -R 'split(" ") | map(select(. != ""))')
+    unexpected=$(jq -r --argjson want "$want" '[.[].code] - $want | unique | .[]' "$f")
+    [ -z "$unexpected" ] || { cat "$f"; fail "unexpected findings: $unexpected"; }
+}

@@ -6,12 +6,14 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 mod apt;
+mod bench;
 mod cmd;
 mod fixtures;
 mod initramfs;
 mod kernels;
 mod paths;
 mod setup;
+mod suite;
 mod test;
 mod vm;
 
@@ -72,7 +74,8 @@ enum Task {
         #[arg(long)]
         headless: bool,
     },
-    /// Unit tests, then the VM suites on every kernel of the matrix.
+    /// Clippy, unit tests, then the VM test suites (tests/vm/scenarios) on every kernel of
+    /// the matrix.
     Test {
         #[arg(long)]
         kernel: Vec<String>,
@@ -82,6 +85,15 @@ enum Task {
         /// Skip the host unit tests.
         #[arg(long)]
         vm_only: bool,
+    },
+    /// The measurements: host benchmarks (cargo bench), then the VM benchmark scenarios
+    /// (tests/vm/bench) on every kernel of the matrix; prints their figures.
+    Bench {
+        #[arg(long)]
+        kernel: Vec<String>,
+        /// Only the benchmarks whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
     },
 }
 
@@ -201,6 +213,10 @@ fn run(task: Task) -> Result<ExitCode> {
         } => {
             setup::run()?;
             return test::run(&ids(&kernel), filter.as_deref(), vm_only);
+        }
+        Task::Bench { kernel, filter } => {
+            setup::run()?;
+            return bench::run(&ids(&kernel), filter.as_deref());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -217,7 +217,7 @@ fn has_candidate(pkg: &str) -> bool {
 
 fn nightly_rust_src() -> Result<()> {
     let toolchain = paths::ebpf_toolchain()?;
-    let have = Command::new("rustup")
+    let installed = Command::new("rustup")
         .args([
             "component",
             "list",
@@ -226,25 +226,39 @@ fn nightly_rust_src() -> Result<()> {
             &toolchain,
         ])
         .output()
-        .is_ok_and(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("rust-src")
-        });
-    if have {
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let has = |c: &str| {
+        installed
+            .as_deref()
+            .is_some_and(|text| text.lines().any(|l| l.starts_with(c)))
+    };
+    if has("rust-src") {
         cmd::step(&format!("{toolchain} with rust-src: present"));
+    } else {
+        cmd::step(&format!(
+            "rustup: {toolchain} + rust-src (the eBPF crate builds core itself)"
+        ));
+        cmd::run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            &toolchain,
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ]))?;
+    }
+    // `cargo xtask test` lints the eBPF crate with this toolchain.
+    if has("clippy") {
+        cmd::step(&format!("{toolchain} with clippy: present"));
         return Ok(());
     }
     cmd::step(&format!(
-        "rustup: {toolchain} + rust-src (the eBPF crate builds core itself)"
+        "rustup: clippy for {toolchain} (lints the eBPF crate)"
     ));
-    cmd::run(Command::new("rustup").args([
-        "toolchain",
-        "install",
-        &toolchain,
-        "--profile",
-        "minimal",
-        "--component",
-        "rust-src",
-    ]))
+    cmd::run(Command::new("rustup").args(["component", "add", "clippy", "--toolchain", &toolchain]))
 }
 
 /// bpf-linker linked against the pinned nightly's own libLLVM (bookworm has no LLVM new

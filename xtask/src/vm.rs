@@ -2,7 +2,9 @@
 //! host root shared read-only and a writable output folder ($VM_OUT in the guest).
 
 use std::{
-    env, fs,
+    env,
+    ffi::OsString,
+    fs,
     io::{BufRead as _, BufReader, Write as _},
     os::fd::AsRawFd as _,
     path::{Path, PathBuf},
@@ -149,51 +151,165 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
         Clock::Wall => "console.log".to_owned(),
         clock => format!("console-{}.log", clock.name()),
     });
-    let mut log = fs::File::create(&console_log)
-        .with_context(|| format!("creating {}", console_log.display()))?;
-
-    let mut append = format!(
-        "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={} ntkeep={}",
-        k.modules_dir().display(),
-        script.display(),
-        keep_visible()?
+    let append = kernel_append(
+        &k.modules_dir(),
+        &script,
+        &keep_visible()?,
+        opts.terminal.as_ref(),
     );
-    if let Some(t) = &opts.terminal {
+    let vmlinuz = k.vmlinuz();
+    let spec = QemuSpec {
+        clock: opts.clock,
+        kvm: env::var("NOTIFIER_TOP_VM_ACCEL").as_deref() == Ok("kvm"),
+        vmlinuz: &vmlinuz,
+        initrd: &initrd,
+        append: &append,
+        out: &out,
+    };
+    if spec.kvm && spec.clock == Clock::Instructions {
+        eprintln!("xtask vm: KVM has no instruction clock; guest time is wall time");
+    }
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(qemu_args(&spec));
+    if opts.terminal.is_some() {
+        return run_attached(qemu, &out, k.id);
+    }
+    let log = fs::File::create(&console_log)
+        .with_context(|| format!("creating {}", console_log.display()))?;
+    let start = Instant::now();
+    let console = watch_console(qemu, opts.timeout, opts.echo, log)?;
+    if console.timed_out {
+        bail!(
+            "the guest did not finish within {:?} (kernel {}; raise --timeout if it needs longer); full console: {}",
+            opts.timeout,
+            k.id,
+            console_log.display()
+        );
+    }
+    if console.status.is_none() && !console.ready {
+        return Err(BootFailed {
+            kernel: k.id.to_owned(),
+            console: console_log.display().to_string(),
+        }
+        .into());
+    }
+    let Some(status) = console.status else {
+        bail!(
+            "the guest stopped without reporting an exit status (kernel {}): {}; full console: {}",
+            k.id,
+            console.qemu_err.lines().last().unwrap_or("no qemu error"),
+            console_log.display()
+        );
+    };
+    Ok(Outcome {
+        status,
+        output: console.output,
+        elapsed: start.elapsed(),
+        console_log,
+    })
+}
+
+/// The guest kernel's command line: console, where the modules and the command are, which
+/// host paths to keep visible, and the terminal's size for an attached session.
+fn kernel_append(modules: &Path, script: &Path, keep: &str, terminal: Option<&Terminal>) -> String {
+    let mut append = format!(
+        "console=ttyS0 loglevel=3 panic=-1 ntmods={} ntcmd={} ntkeep={keep}",
+        modules.display(),
+        script.display(),
+    );
+    if let Some(t) = terminal {
         append.push_str(&format!(
             " quiet ntterm={} ntrows={} ntcols={}",
             t.term, t.rows, t.cols
         ));
     }
-    let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(accel(opts.clock))
-        .args([
-            "-cpu", "max", "-smp", "2", "-m", "2G", "-nic", "none", "-display", "none",
-        ])
+    append
+}
+
+/// Everything QEMU's command line depends on.
+struct QemuSpec<'a> {
+    clock: Clock,
+    /// NOTIFIER_TOP_VM_ACCEL=kvm.
+    kvm: bool,
+    vmlinuz: &'a Path,
+    initrd: &'a Path,
+    append: &'a str,
+    /// The host folder shared writable as $VM_OUT.
+    out: &'a Path,
+}
+
+/// QEMU's arguments (after the program name) for one guest: no network, the serial console
+/// on stdio, the host root shared read-only and `out` writable over virtio-9p.
+fn qemu_args(s: &QemuSpec) -> Vec<OsString> {
+    let mut args: Vec<OsString> = accel(s.clock, s.kvm).into_iter().map(Into::into).collect();
+    let fixed = [
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "2G",
+        "-nic",
+        "none",
+        "-display",
+        "none",
         // signal=off: Ctrl-C goes to the guest program, not to QEMU.
-        .args(["-no-reboot", "-chardev", "stdio,id=con,signal=off"])
-        .args(["-serial", "chardev:con", "-monitor", "none"])
-        .arg("-kernel")
-        .arg(k.vmlinuz())
-        .arg("-initrd")
-        .arg(&initrd)
-        .arg("-append")
-        .arg(append)
-        .arg("-fsdev")
-        .arg("local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap")
-        .args(["-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot"])
-        .arg("-fsdev")
-        .arg(format!(
+        "-no-reboot",
+        "-chardev",
+        "stdio,id=con,signal=off",
+        "-serial",
+        "chardev:con",
+        "-monitor",
+        "none",
+    ];
+    args.extend(fixed.iter().map(OsString::from));
+    args.push("-kernel".into());
+    args.push(s.vmlinuz.into());
+    args.push("-initrd".into());
+    args.push(s.initrd.into());
+    args.push("-append".into());
+    args.push(s.append.into());
+    args.push("-fsdev".into());
+    args.push("local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap".into());
+    args.push("-device".into());
+    args.push("virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot".into());
+    args.push("-fsdev".into());
+    args.push(
+        format!(
             "local,id=vmout,path={},security_model=none,multidevs=remap",
-            out.display()
-        ))
-        .args(["-device", "virtio-9p-pci,fsdev=vmout,mount_tag=vmout"]);
-    if opts.terminal.is_some() {
-        return run_attached(qemu, &out, k.id);
-    }
+            s.out.display()
+        )
+        .into(),
+    );
+    args.push("-device".into());
+    args.push("virtio-9p-pci,fsdev=vmout,mount_tag=vmout".into());
+    args
+}
+
+/// What the guest's console said.
+struct Console {
+    /// From the `NT-VM-EXIT` line.
+    status: Option<i32>,
+    /// The guest printed its ready line (the command started).
+    ready: bool,
+    /// The command's output: console lines after the ready line.
+    output: String,
+    /// QEMU was killed at the time limit.
+    timed_out: bool,
+    qemu_err: String,
+}
+
+/// Runs QEMU to its end (killing it after `timeout`), logging every console line and
+/// collecting the command's output and exit status.
+fn watch_console(
+    mut qemu: Command,
+    timeout: Duration,
+    echo: bool,
+    mut log: fs::File,
+) -> Result<Console> {
     qemu.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let start = Instant::now();
     let mut child = qemu
         .spawn()
         .context("starting qemu-system-x86_64 (run `cargo xtask setup`)")?;
@@ -201,7 +317,7 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
     let done = Arc::new(AtomicBool::new(false));
     let timed_out = Arc::new(AtomicBool::new(false));
     {
-        let (done, timed_out, timeout) = (done.clone(), timed_out.clone(), opts.timeout);
+        let (done, timed_out) = (done.clone(), timed_out.clone());
         std::thread::spawn(move || {
             let deadline = Instant::now() + timeout;
             while Instant::now() < deadline {
@@ -224,9 +340,13 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
         }
         s
     });
-    let mut status = None;
-    let mut ready = false;
-    let mut output = String::new();
+    let mut console = Console {
+        status: None,
+        ready: false,
+        output: String::new(),
+        timed_out: false,
+        qemu_err: String::new(),
+    };
     let stdout = child.stdout.take().context("qemu stdout")?;
     let mut reader = BufReader::new(stdout);
     let mut buf = Vec::new();
@@ -236,52 +356,25 @@ fn run_once(opts: &Options, argv: &[String]) -> Result<Outcome> {
         log.write_all(line.as_bytes())?;
         let text = line.trim_end_matches('\n');
         if let Some(code) = text.strip_prefix(VERDICT) {
-            status = code.trim().parse().ok();
+            console.status = code.trim().parse().ok();
             continue;
         }
-        if !ready || status.is_some() {
-            ready = text.starts_with(READY);
+        if !console.ready || console.status.is_some() {
+            console.ready = text.starts_with(READY);
             continue;
         }
-        if opts.echo {
+        if echo {
             println!("{text}");
         }
-        output.push_str(text);
-        output.push('\n');
+        console.output.push_str(text);
+        console.output.push('\n');
     }
     let _ = child.wait();
     done.store(true, Ordering::Relaxed);
-    let qemu_err = stderr.join().unwrap_or_default();
-    log.write_all(qemu_err.as_bytes())?;
-    if timed_out.load(Ordering::Relaxed) {
-        bail!(
-            "the guest did not finish within {:?} (kernel {}; raise --timeout if it needs longer); full console: {}",
-            opts.timeout,
-            k.id,
-            console_log.display()
-        );
-    }
-    if status.is_none() && !ready {
-        return Err(BootFailed {
-            kernel: k.id.to_owned(),
-            console: console_log.display().to_string(),
-        }
-        .into());
-    }
-    let Some(status) = status else {
-        bail!(
-            "the guest stopped without reporting an exit status (kernel {}): {}; full console: {}",
-            k.id,
-            qemu_err.lines().last().unwrap_or("no qemu error"),
-            console_log.display()
-        );
-    };
-    Ok(Outcome {
-        status,
-        output,
-        elapsed: start.elapsed(),
-        console_log,
-    })
+    console.qemu_err = stderr.join().unwrap_or_default();
+    log.write_all(console.qemu_err.as_bytes())?;
+    console.timed_out = timed_out.load(Ordering::Relaxed);
+    Ok(console)
 }
 
 /// The guest on our terminal: QEMU's console is the terminal itself (QEMU puts it in raw
@@ -369,20 +462,17 @@ fn lock(vm_dir: &Path, kernel: &str) -> Result<fs::File> {
 /// of 8 runs of 6.1's hazards scenario with a build of the programs that woke the reader on
 /// a 20 ms tick, never with the released ones). The instruction clock needs one TCG thread
 /// for both vCPUs (`-icount` requires it), which also rules that race out.
-fn accel(clock: Clock) -> Vec<String> {
-    if env::var("NOTIFIER_TOP_VM_ACCEL").as_deref() == Ok("kvm") {
-        if clock == Clock::Instructions {
-            eprintln!("xtask vm: KVM has no instruction clock; guest time is wall time");
-        }
-        return vec!["-accel".into(), "kvm".into()];
+fn accel(clock: Clock, kvm: bool) -> Vec<&'static str> {
+    if kvm {
+        return vec!["-accel", "kvm"];
     }
     match clock {
-        Clock::Wall => vec!["-accel".into(), "tcg,thread=multi".into()],
+        Clock::Wall => vec!["-accel", "tcg,thread=multi"],
         Clock::Instructions => vec![
-            "-accel".into(),
-            "tcg,thread=single".into(),
-            "-icount".into(),
-            "shift=0,sleep=off".into(),
+            "-accel",
+            "tcg,thread=single",
+            "-icount",
+            "shift=0,sleep=off",
         ],
     }
 }
@@ -429,5 +519,70 @@ mod tests {
         assert_eq!(quote("it's"), r"'it'\''s'");
         let script = command_script(&["echo".into(), "a b".into(), "$HOME".into()], "7.3").unwrap();
         assert!(script.contains("'echo' 'a b' '$HOME'"));
+    }
+
+    fn argv(clock: Clock, kvm: bool) -> Vec<String> {
+        let spec = QemuSpec {
+            clock,
+            kvm,
+            vmlinuz: Path::new("/k/vmlinuz"),
+            initrd: Path::new("/k/initrd"),
+            append: "console=ttyS0 ntcmd=/x/command.sh",
+            out: Path::new("/t/out"),
+        };
+        qemu_args(&spec)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    /// The value after `flag`, for every occurrence.
+    fn values<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn qemu_argv() {
+        let wall = argv(Clock::Wall, false);
+        let instr = argv(Clock::Instructions, false);
+        let kvm = argv(Clock::Instructions, true);
+        for args in [&wall, &instr, &kvm] {
+            assert_eq!(values(args, "-nic"), ["none"], "{args:?}");
+            assert_eq!(values(args, "-kernel"), ["/k/vmlinuz"]);
+            assert_eq!(values(args, "-initrd"), ["/k/initrd"]);
+            assert_eq!(
+                values(args, "-append"),
+                ["console=ttyS0 ntcmd=/x/command.sh"]
+            );
+            let fsdev = values(args, "-fsdev");
+            assert!(fsdev[0].contains("path=/,readonly=on"), "{fsdev:?}");
+            assert!(fsdev[1].contains("path=/t/out,") && !fsdev[1].contains("readonly"));
+        }
+        assert_eq!(values(&wall, "-accel"), ["tcg,thread=multi"]);
+        assert!(values(&wall, "-icount").is_empty());
+        // -icount needs one TCG thread for both vCPUs.
+        assert_eq!(values(&instr, "-accel"), ["tcg,thread=single"]);
+        assert_eq!(values(&instr, "-icount"), ["shift=0,sleep=off"]);
+        assert_eq!(values(&kvm, "-accel"), ["kvm"]);
+        assert!(values(&kvm, "-icount").is_empty());
+    }
+
+    #[test]
+    fn kernel_command_line() {
+        let t = Terminal {
+            rows: 40,
+            cols: 120,
+            term: "xterm".into(),
+        };
+        let plain = kernel_append(Path::new("/m"), Path::new("/c.sh"), "/a:/b", None);
+        assert_eq!(
+            plain,
+            "console=ttyS0 loglevel=3 panic=-1 ntmods=/m ntcmd=/c.sh ntkeep=/a:/b"
+        );
+        let tty = kernel_append(Path::new("/m"), Path::new("/c.sh"), "/a", Some(&t));
+        assert!(tty.ends_with(" quiet ntterm=xterm ntrows=40 ntcols=120"));
     }
 }

@@ -8,6 +8,7 @@ for mode in "" "--attach fentry" "--attach kprobe"; do
     for hook in insert deferred remove invalidate read_begin lifecycle \
         rule_alloc rule_locks rule_sleep rule_teardown bootstrap; do
         m=$(printf "%s\n" "$out" | jq -r ".[] | select(.hook == \"$hook\") | .mode")
-        [ "$m" != missing ] && [ -n "$m" ] || fail "$hook missing with '$mode': $(printf "%s\n" "$out" | jq -c ".[] | select(.hook == \"$hook\")")"
+        [ "$m" != missing ] && [ -n "$m" ] ||
+            fail "$hook missing with '$mode': $(printf "%s\n" "$out" | jq -c ".[] | select(.hook == \"$hook\")")"
     done
 done

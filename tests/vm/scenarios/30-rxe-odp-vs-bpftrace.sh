@@ -39,7 +39,8 @@ done
 timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 20 > $W/server.out 2>&1 &
 SRV=$!
 sleep 2
-timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 20 10.77.0.1 > $W/client.out 2>&1 || fail "pingpong client: $(cat $W/client.out)"
+timeout 60 ibv_rc_pingpong -d rxe0 -g "$gid" -o -n 20 10.77.0.1 > $W/client.out 2>&1 ||
+    fail "pingpong client: $(cat $W/client.out)"
 wait $SRV || fail "pingpong server: $(cat $W/server.out)"
 sleep 1
 # Both tools are still loaded; the workload is over, so the skip counts are final.

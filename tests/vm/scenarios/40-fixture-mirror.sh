@@ -3,9 +3,7 @@
 # invalidation, a remove that waited for it, and intervals left behind by an exited process.
 # timeout: 300
 . tests/vm/lib.sh
-[ -f "$NT_FIXTURE" ] || fail "no fixture module at $NT_FIXTURE"
-insmod "$NT_FIXTURE" || fail "insmod"
-trap 'nfctl purge; rmmod notifier_fixture' EXIT
+load_fixture
 for mode in fentry kprobe; do
     W=$VM_OUT/fixture-$mode
     mkdir -p $W
@@ -17,8 +15,8 @@ for mode in fentry kprobe; do
     sleep 1
     stop_top > $W/trace.jsonl
     nfctl truth > $W/truth.jsonl
-    jq -r '.processes[].intervals[] | "\(.notifier) \(.start) \(.last)"' $W/summary.json | sort > $W/mirror.txt
-    jq -r '"\(.notifier) \(.start) \(.last)"' $W/truth.jsonl | sort > $W/truth.txt
+    intervals_of $W/summary.json > $W/mirror.txt
+    truth_of $W/truth.jsonl > $W/truth.txt
     echo "$mode: truth $(wc -l < $W/truth.txt) intervals, mirror $(wc -l < $W/mirror.txt)"
     diff $W/truth.txt $W/mirror.txt || fail "$mode: mirror differs from the fixture's ground truth"
     [ "$(wc -l < $W/truth.txt)" -ge 7 ] || fail "$mode: expected the kept intervals in the truth"
@@ -31,7 +29,8 @@ for mode in fentry kprobe; do
         | [.[] | select(.kind == "remove_end") | select(.sub as $s | $begun | any(. == $s))
             | .dur_ns // 0] | max // 0 | . / 1000000 | floor' $W/trace.jsonl)
     echo "$mode: notifier-top saw the longest announced remove take ${took} ms"
-    [ "$took" -ge $((waited * 9 / 10)) ] || fail "$mode: the remove that waited ${waited} ms was not announced with its duration"
+    [ "$took" -ge $((waited * 9 / 10)) ] ||
+        fail "$mode: the remove that waited ${waited} ms was not announced with its duration"
     child=$(jq -s '[.[] | select(.scenario == "exit-with-intervals") | .child] | first' $W/scenarios.jsonl)
     exited=$(jq "[.processes[] | select(.tgids | index($child)) | .exited] | first" $W/summary.json)
     [ "$exited" = true ] || fail "$mode: the exited child's mm is not marked exited ($exited)"

@@ -30,11 +30,9 @@
 # timeout: 900
 . tests/vm/lib.sh
 taskset -pc 0 $$ > /dev/null || fail "cannot pin the scenario to CPU 0"
-[ -f "$NT_FIXTURE" ] || fail "no fixture module"
 command -v bpftool >/dev/null || skip "no bpftool"
 command -v chrt >/dev/null || skip "no chrt"
-insmod "$NT_FIXTURE" || fail "insmod"
-trap 'rmmod notifier_fixture' EXIT
+load_fixture
 OUT=$VM_OUT/cost.txt
 N=10000 BATCH=250
 churn() {
@@ -45,7 +43,8 @@ churn() {
         b=$((b + 1))
     done
 }
-echo "kernel $(uname -r), $N insert/read_begin/remove cycles in SCHED_FIFO batches of $BATCH; guest clock: 1 ns = 1 instruction" > $OUT
+echo "kernel $(uname -r), $N insert/read_begin/remove cycles in SCHED_FIFO batches of $BATCH;" \
+    "guest clock: 1 ns = 1 instruction" > $OUT
 nfctl scenario churn $N > /tmp/churn.json || fail "churn"
 echo "churn with no tracer: $(jq .pairs_per_sec /tmp/churn.json) pairs/s" >> $OUT
 sysctl -qw kernel.bpf_stats_enabled=1 || fail "cannot enable BPF stats"
@@ -85,7 +84,8 @@ under_bpftrace() {
     BT=$!
     # bpftrace compiles with LLVM, slow under emulation: wait until its programs are in.
     i=0
-    until [ "$(bpftool prog show -j | jq '[.[] | select(.type == "kprobe" or .type == "tracing")] | length')" -ge $programs ]; do
+    until [ "$(bpftool prog show -j |
+        jq '[.[] | select(.type == "kprobe" or .type == "tracing")] | length')" -ge $programs ]; do
         kill -0 $BT 2>/dev/null || fail "bpftrace died: $(cat $VM_OUT/$name.err)"
         i=$((i + 1)); [ $i -lt 600 ] || fail "bpftrace never attached"
         sleep 0.2
@@ -179,7 +179,8 @@ per_hit() {
     jq -r --slurpfile perf "$2" '
         (($perf[0] // []) | map({key: (.prog_id | tostring), value: "\(.fd_type):\(.func)"})
             | from_entries) as $hooks
-        | .[] | "\($hooks[.id | tostring] // .name) \(.run_cnt) \(.run_time_ns) \((.run_time_ns / .run_cnt) | floor)"' "$1"
+        | .[] | "\($hooks[.id | tostring] // .name) \(.run_cnt) \(.run_time_ns)"
+            + " \((.run_time_ns / .run_cnt) | floor)"' "$1"
 }
 # In-kernel ns per churn cycle: programs that ran once per cycle, summed.
 per_cycle() {
@@ -198,7 +199,8 @@ done
 for base in bpftrace-capture bpftrace-capture-kfunc; do
     echo "ratio to $base:" >> $OUT
     for t in notifier-top-fentry notifier-top-kprobe bpftrace-capture-kfunc bpftrace-count; do
-        [ $t = $base ] || echo "  $t $(echo "$(per_cycle $t) $(per_cycle $base)" | awk '{ printf "%.2f", $1 / $2 }')" >> $OUT
+        [ $t = $base ] ||
+            echo "  $t $(echo "$(per_cycle $t) $(per_cycle $base)" | awk '{ printf "%.2f", $1 / $2 }')" >> $OUT
     done
 done
 cat $OUT
