@@ -121,10 +121,10 @@ extern "C" fn listed_step(i: u64, _ctx: *mut c_void) -> i64 {
 fn walk_mm(mm: u64, tgid: u32, comm: [u8; 16], filtered: bool) {
     let generation = ctl(GENERATION);
     // SAFETY: value copied out.
-    if unsafe { WALKED.get(&mm) }.copied() == Some(generation) {
+    if unsafe { WALKED.get(mm) }.copied() == Some(generation) {
         return;
     }
-    let _ = WALKED.insert(&mm, &generation, 0);
+    let _ = WALKED.insert(mm, generation, 0);
     let Ok(subs) = read::<u64>(mm, off!(mm_subs)) else {
         return;
     };

@@ -44,7 +44,7 @@ pub fn callback_kprobe(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn callback_kretprobe(ctx: RetProbeContext) -> u32 {
     // SAFETY: value copied out before removal.
-    let Some(entry) = (unsafe { CALLBACK_ENTRY.get(&task_key()) }).copied() else {
+    let Some(entry) = (unsafe { CALLBACK_ENTRY.get(task_key()) }).copied() else {
         return 0;
     };
     leave_context(&CALLBACK_ENTRY);

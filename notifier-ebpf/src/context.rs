@@ -26,11 +26,11 @@ pub fn task_flags(mm: u64) -> u8 {
     }
     let key = task_key();
     let mut f = 0;
-    if CALLBACK_ENTRY.get_ptr(&key).is_some() {
+    if CALLBACK_ENTRY.get_ptr(key).is_some() {
         f |= flags::IN_CALLBACK;
     }
     // SAFETY: value copied out.
-    if mm != 0 && unsafe { OPEN_RANGE.get(&key) }.copied() == Some(mm) {
+    if mm != 0 && unsafe { OPEN_RANGE.get(key) }.copied() == Some(mm) {
         f |= flags::IN_RANGE;
     }
     f
@@ -45,7 +45,7 @@ pub fn held_callback_lock() -> u64 {
         return 0;
     }
     // SAFETY: value copied out.
-    let Some(held) = (unsafe { HELD.get(&task_key()) }).copied() else {
+    let Some(held) = (unsafe { HELD.get(task_key()) }).copied() else {
         return 0;
     };
     held.locks.into_iter().find(|&l| l != 0).unwrap_or(0)

@@ -41,7 +41,7 @@ fn criteria() -> u32 {
 #[inline(always)]
 fn selected(mm: u64) -> bool {
     // SAFETY: presence check only.
-    unsafe { SELECTED.get(&mm) }.is_some()
+    unsafe { SELECTED.get(mm) }.is_some()
 }
 
 /// Whether events on `mm` are reported.
@@ -112,14 +112,14 @@ pub fn owner_selected(func: u64) -> bool {
 #[inline(always)]
 fn task_matches(c: u32, tgid: u32, comm: &[u8; 16]) -> bool {
     // SAFETY: presence checks only.
-    (c & BY_PID == 0 || unsafe { FILTER_PIDS.get(&tgid) }.is_some())
+    (c & BY_PID == 0 || unsafe { FILTER_PIDS.get(tgid) }.is_some())
         && (c & BY_COMM == 0 || unsafe { FILTER_COMMS.get(comm) }.is_some())
 }
 
 #[inline(always)]
 pub fn select(mm: u64) {
     if criteria() != 0 {
-        let _ = SELECTED.insert(&mm, &1, 0);
+        let _ = SELECTED.insert(mm, 1, 0);
     }
 }
 
@@ -127,6 +127,6 @@ pub fn select(mm: u64) {
 #[inline(always)]
 pub fn forget(mm: u64) {
     if criteria() != 0 {
-        let _ = SELECTED.remove(&mm);
+        let _ = SELECTED.remove(mm);
     }
 }

@@ -82,7 +82,7 @@ fn on_start_entry(r: u64) {
 
 fn on_start_return(ret: i32) {
     // SAFETY: value copied out.
-    let Some(entry) = (unsafe { RANGE_ENTRY.get(&task_key()) }).copied() else {
+    let Some(entry) = (unsafe { RANGE_ENTRY.get(task_key()) }).copied() else {
         return;
     };
     let mm = report(EventKind::RangeStart, entry.arg0, ret, now() - entry.ts);

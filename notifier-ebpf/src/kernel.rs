@@ -180,7 +180,7 @@ pub fn inserted<M: Mem>(sub: u64) -> Result<Inserted, i64> {
         return Err(ret);
     }
     let word = |o: FieldOffset| {
-        if o == MISSING || o % 8 != 0 {
+        if o == MISSING || !o.is_multiple_of(8) {
             0
         } else {
             head.get(o as usize / 8).copied().unwrap_or(0)

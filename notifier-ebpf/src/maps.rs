@@ -129,7 +129,7 @@ pub fn quick_duration(
 /// Records the call of task `key` (its `pid_tgid`).
 #[inline(always)]
 pub fn stash(slots: &HashMap<u64, Entry>, key: u64, entry: &Entry) {
-    let _ = slots.insert(&key, entry, 0);
+    let _ = slots.insert(key, entry, 0);
 }
 
 /// Takes the call of task `key` out (None if no call was recorded: the tool attached in
@@ -137,8 +137,8 @@ pub fn stash(slots: &HashMap<u64, Entry>, key: u64, entry: &Entry) {
 #[inline(always)]
 pub fn take(slots: &HashMap<u64, Entry>, key: u64) -> Option<Entry> {
     // SAFETY: the value is copied out before the entry is removed.
-    let entry = unsafe { slots.get(&key) }.copied()?;
-    let _ = slots.remove(&key);
+    let entry = unsafe { slots.get(key) }.copied()?;
+    let _ = slots.remove(key);
     Some(entry)
 }
 
@@ -174,17 +174,17 @@ pub fn any_in_context() -> bool {
 #[inline(always)]
 pub fn enter_context<V>(map: &HashMap<u64, V>, value: &V) {
     let key = task_key();
-    if map.insert(&key, value, BPF_NOEXIST as u64).is_ok() {
+    if map.insert(key, value, BPF_NOEXIST as u64).is_ok() {
         count_context(1);
     } else {
-        let _ = map.insert(&key, value, BPF_EXIST as u64);
+        let _ = map.insert(key, value, BPF_EXIST as u64);
     }
 }
 
 /// Removes the current task's entry from a context map, if it has one.
 #[inline(always)]
 pub fn leave_context<V>(map: &HashMap<u64, V>) {
-    if map.remove(&task_key()).is_ok() {
+    if map.remove(task_key()).is_ok() {
         count_context(u64::MAX); // -1
     }
 }
@@ -204,7 +204,7 @@ pub static DEFERRED_HINT: Array<u64> = Array::with_max_entries(1, 0);
 /// Records a pending insert.
 #[inline(always)]
 pub fn deferred_add(sub: u64, mm: u64) {
-    if DEFERRED.insert(&sub, &mm, 0).is_ok() {
+    if DEFERRED.insert(sub, mm, 0).is_ok() {
         set_deferred_hint(1);
     }
 }
@@ -213,8 +213,8 @@ pub fn deferred_add(sub: u64, mm: u64) {
 /// the bucket lock even for an absent key, and almost no notifier is pending.
 #[inline(always)]
 pub fn deferred_forget(sub: u64) {
-    if DEFERRED.get_ptr(&sub).is_some() {
-        let _ = DEFERRED.remove(&sub);
+    if DEFERRED.get_ptr(sub).is_some() {
+        let _ = DEFERRED.remove(sub);
     }
 }
 

@@ -67,7 +67,7 @@ fn current_callback() -> Option<Entry> {
         return None;
     }
     // SAFETY: value copied out.
-    unsafe { CALLBACK_ENTRY.get(&task_key()) }.copied()
+    unsafe { CALLBACK_ENTRY.get(task_key()) }.copied()
 }
 
 fn in_noreclaim_scope() -> bool {
@@ -98,7 +98,7 @@ fn on_alloc<C: StackIdContext>(ctx: &C, gfp: u32, call_site: u64) {
         return;
     }
     // SAFETY: value copied out.
-    let Some(held) = (unsafe { HELD.get(&task_key()) }).copied() else {
+    let Some(held) = (unsafe { HELD.get(task_key()) }).copied() else {
         return;
     };
     for lock in held.locks {
@@ -149,18 +149,18 @@ fn on_lock<C: StackIdContext>(ctx: &C, lock: u64) {
         return;
     }
     if let Some(cb) = current_callback() {
-        if CALLBACK_LOCKS.get_ptr(&lock).is_none() {
-            let _ = CALLBACK_LOCKS.insert(&lock, &cb.arg0, 0);
+        if CALLBACK_LOCKS.get_ptr(lock).is_none() {
+            let _ = CALLBACK_LOCKS.insert(lock, cb.arg0, 0);
             report(ctx, Hazard::CallbackLock, Some(&cb), 0, lock);
         }
         return;
     }
-    if CALLBACK_LOCKS.get_ptr(&lock).is_none() {
+    if CALLBACK_LOCKS.get_ptr(lock).is_none() {
         return;
     }
     let key = task_key();
     // SAFETY: value copied out.
-    let mut held = unsafe { HELD.get(&key) }.copied().unwrap_or_default();
+    let mut held = unsafe { HELD.get(key) }.copied().unwrap_or_default();
     for slot in held.locks.iter_mut() {
         if *slot == 0 {
             *slot = lock;
@@ -176,7 +176,7 @@ fn on_unlock(lock: u64) {
     }
     let key = task_key();
     // SAFETY: value copied out.
-    let Some(mut held) = (unsafe { HELD.get(&key) }).copied() else {
+    let Some(mut held) = (unsafe { HELD.get(key) }).copied() else {
         return;
     };
     let mut any = false;
