@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod apt;
 mod cmd;
 mod fixtures;
+mod hmm;
 mod initramfs;
 mod kernels;
 mod paths;
@@ -120,6 +121,7 @@ fn run(task: Task) -> Result<ExitCode> {
                 if let Some(ko) = fixtures::module(&k)? {
                     println!("{}\t{}", k.id, ko.display());
                 }
+                hmm::fixtures(&k)?;
             }
         }
         Task::Vm {
