@@ -283,3 +283,35 @@ fn tests(k: &Kernel, src: &Source) -> Result<PathBuf> {
     .context("building hmm-tests")?;
     Ok(bin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_older_than_an_input_are_rebuilt() {
+        let dir = std::env::temp_dir().join(format!("nt-hmm-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (input, out) = (dir.join("in"), dir.join("out"));
+        fs::write(&input, "a").unwrap();
+        assert!(
+            !up_to_date(&out, std::slice::from_ref(&input)),
+            "missing output"
+        );
+        fs::write(&out, "b").unwrap();
+        assert!(up_to_date(&out, std::slice::from_ref(&input)));
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        fs::File::options()
+            .write(true)
+            .open(&input)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(
+            !up_to_date(&out, std::slice::from_ref(&input)),
+            "newer input"
+        );
+        assert!(!up_to_date(&out, &[dir.join("gone")]), "missing input");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
