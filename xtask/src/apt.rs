@@ -136,11 +136,14 @@ impl PrivateApt {
     }
 
     /// Downloads `pkgs` into `dest` (skipping those already there) and returns the .deb paths.
+    /// A package may name its version (`linux-libc-dev=7.3.4-1~bpo13+1`); a .deb of the same
+    /// name in `dest` counts as that version, so keep one `dest` per version.
     pub fn download(&self, pkgs: &[String], dest: &Path) -> Result<Vec<PathBuf>> {
         fs::create_dir_all(dest)?;
         let mut debs = Vec::new();
         for pkg in pkgs {
-            let existing = find_deb(dest, pkg)?;
+            let name = pkg.split('=').next().unwrap_or(pkg);
+            let existing = find_deb(dest, name)?;
             let deb = match existing {
                 Some(d) => d,
                 None => {
@@ -151,7 +154,7 @@ impl PrivateApt {
                             .arg(pkg)
                             .current_dir(dest),
                     )?;
-                    find_deb(dest, pkg)?
+                    find_deb(dest, name)?
                         .with_context(|| format!("apt-get download {pkg} left no .deb"))?
                 }
             };

@@ -103,7 +103,8 @@ impl Kernel {
     }
 }
 
-const APT_SUITES: &[&str] = &[
+/// The suites of the private apt view (`apt/` in the cache) every fetch shares.
+pub const APT_SUITES: &[&str] = &[
     "bookworm",
     "bookworm-backports",
     "trixie",

@@ -9,6 +9,7 @@ mod apt;
 mod bench;
 mod cmd;
 mod fixtures;
+mod hmm;
 mod initramfs;
 mod kernels;
 mod paths;
@@ -132,6 +133,7 @@ fn run(task: Task) -> Result<ExitCode> {
                 if let Some(ko) = fixtures::module(&k)? {
                     println!("{}\t{}", k.id, ko.display());
                 }
+                hmm::fixtures(&k)?;
             }
         }
         Task::Vm {
