@@ -177,7 +177,9 @@ fn run(task: Task) -> Result<ExitCode> {
             setup::run()?;
             test::build_release()?;
             fixtures::tools()?;
-            fixtures::module(&kernels::prepare(&kernel)?)?;
+            let k = kernels::prepare(&kernel)?;
+            fixtures::module(&k)?;
+            hmm::fixtures(&k)?;
             let terminal = if headless {
                 None
             } else {

@@ -8,7 +8,7 @@ use std::{fs, path::Path, time::Duration};
 
 use anyhow::{Context as _, Result};
 
-use crate::{cmd, fixtures, kernels, paths, vm};
+use crate::{cmd, fixtures, hmm, kernels, paths, vm};
 
 #[derive(Default, Clone, Copy)]
 pub struct Tally {
@@ -89,6 +89,10 @@ pub fn run_kernel(id: &str, dir: &str, filter: Option<&str>) -> Result<(Tally, S
     let k = kernels::prepare(id)?;
     if let Err(e) = fixtures::module(&k) {
         println!("NT-SCENARIO fixture-build fail {e:#}");
+        tally.failed += 1;
+    }
+    if let Err(e) = hmm::fixtures(&k) {
+        println!("NT-SCENARIO test_hmm-build fail {e:#}");
         tally.failed += 1;
     }
     empty_dir(&vm::default_out(k.id))?;

@@ -1,0 +1,88 @@
+# The kernel's own HMM test driver (lib/test_hmm.c) under notifier-top, 7.x only (Debian's
+# 6.1 and 6.12 are built without DEVICE_PRIVATE: test_hmm cannot load there). hmm-tests
+# runs untraced, then once more under `record` and `check` (audits every second) with
+# bpftrace counting the same kernel functions: the pass count is the untraced one; every
+# capture and HMM-layer kind equals bpftrace's count; nothing lost, no drift; the
+# exited hmm-tests processes leave nothing in the final mirror; the owners are test_hmm's
+# two callbacks; `check` finds nothing (latency thresholds raised as docs/rules.md says:
+# emulation stretches callbacks).
+# timeout: 1500
+. tests/vm/lib.sh
+nt-hmm-setup > "$VM_OUT/hmm-setup.txt" 2>&1
+case $? in
+    0) ;;
+    77) skip "$(head -n1 "$VM_OUT/hmm-setup.txt")" ;;
+    *) fail "nt-hmm-setup: $(cat "$VM_OUT/hmm-setup.txt")" ;;
+esac
+on_exit 'rmmod test_hmm 2>/dev/null'
+W=$VM_OUT/hmm
+mkdir -p "$W"
+# kselftest's closing line: "# Totals: pass:N fail:N xfail:N xpass:N skip:N error:N".
+totals() { sed -n 's/^# Totals: //p' "$1"; }
+passed() { totals "$1" | sed -n 's/.*pass:\([0-9]*\).*/\1/p'; }
+
+nt-hmm-tests > "$W/untraced.txt" 2>&1
+untraced=$(passed "$W/untraced.txt")
+[ -n "$untraced" ] && [ "$untraced" -gt 0 ] || fail "hmm-tests untraced: $(tail -n 5 "$W/untraced.txt")"
+echo "untraced: $(totals "$W/untraced.txt")"
+
+# The reference: bpftrace counting the same functions with kfunc probes (count() is
+# atomic; @n++ lost increments once).
+FUNCS="mmu_interval_notifier_insert mmu_interval_notifier_remove mmu_interval_read_begin
+hmm_range_fault migrate_vma_setup migrate_vma_pages migrate_vma_finalize make_device_exclusive"
+for f in $FUNCS; do printf 'kfunc:%s { @n["%s"] = count(); }\n' "$f" "$f"; done > "$W/count.bt"
+bpftrace "$W/count.bt" > "$W/bpftrace.txt" 2>&1 &
+BT=$!
+on_exit "kill $BT 2>/dev/null"
+i=0; until grep -q Attaching "$W/bpftrace.txt"; do
+    i=$((i + 1)); [ $i -lt 600 ] || fail "bpftrace never attached: $(cat "$W/bpftrace.txt")"; sleep 0.2
+done
+sleep 1
+
+start_top record -o "$W/hmm.ntrec" --raw-pointers --summary-json "$W/summary.json" --audit-every 1s
+REC=$NT_PID REC_ERR=$NT_ERR REC_OUT=$NT_OUT
+start_top check --json --raw-pointers --audit-every 1s --slow-callback 50ms --read-begin-wait 200ms
+nt-hmm-tests > "$W/traced.txt" 2>&1
+traced=$(passed "$W/traced.txt")
+sleep 2
+stop_top > "$W/findings.json"
+NT_PID=$REC NT_ERR=$REC_ERR NT_OUT=$REC_OUT stop_top > /dev/null
+kill -INT $BT; wait $BT
+echo "traced: $(totals "$W/traced.txt")"
+[ "$traced" = "$untraced" ] || fail "hmm-tests passed $traced under notifier-top, $untraced untraced"
+
+# Every count equals bpftrace's (notifier-top names kinds after their kernel function).
+bt() { sed -n "s/^@n\[$1\]: //p" "$W/bpftrace.txt"; }
+nt() { jq -r --arg k "$1" '.counters.by_kind[$k] // 0' "$W/summary.json"; }
+for pair in insert:mmu_interval_notifier_insert remove_end:mmu_interval_notifier_remove \
+    read_begin:mmu_interval_read_begin hmm_range_fault:hmm_range_fault \
+    migrate_vma_setup:migrate_vma_setup migrate_vma_pages:migrate_vma_pages \
+    migrate_vma_finalize:migrate_vma_finalize make_device_exclusive:make_device_exclusive; do
+    kind=${pair%%:*} func=${pair#*:}
+    want=$(bt "$func"); want=${want:-0}; got=$(nt "$kind")
+    echo "$kind: notifier-top $got, bpftrace $want"
+    [ "$got" = "$want" ] || fail "$kind: notifier-top counted $got, bpftrace $want"
+done
+[ "$(nt hmm_range_fault)" -gt 0 ] && [ "$(nt migrate_vma_pages)" -gt 0 ] \
+    || fail "hmm-tests made no device faults or migrations"
+
+lost=$(jq '.counters.lost + .counters.skipped' "$W/summary.json")
+drift=$(jq '.audit.missing + .audit.extra' "$W/summary.json")
+audits=$(jq .audit.mms_checked "$W/summary.json")
+echo "lost $lost, drift $drift, $audits mm audits"
+[ "$lost" = 0 ] || fail "$lost events lost"
+[ "$drift" = 0 ] || fail "audit drift: $(jq -c .audit.drift "$W/summary.json")"
+[ "$audits" -gt 0 ] || fail "no audit ran"
+
+left=$(jq '[.processes[] | select(.comms | index("hmm-tests")) | .intervals | length] | add // 0' \
+    "$W/summary.json")
+[ "$left" = 0 ] || fail "$left intervals of the exited hmm-tests processes remain in the mirror"
+owners=$(jq -r '[.owners[].owner] | sort | join(", ")' "$W/summary.json")
+echo "owners: $owners"
+[ "$owners" = "dmirror_interval_invalidate [test_hmm], dmirror_snapshot_invalidate [test_hmm]" ] \
+    || fail "owners: $owners"
+jq -c '[.processes[] | .hmm // empty] | {faults: (map(.faults) | add), busy: (map(.faults_busy) | add),
+    to_device: (map(.pages_to_device) | add), from_device: (map(.pages_from_device) | add),
+    exclusive: (map(.exclusive_grants) | add)}' "$W/summary.json"
+assert_findings "$W/findings.json"
+echo "check: no findings"
