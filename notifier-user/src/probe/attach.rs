@@ -57,7 +57,10 @@ impl Probes {
         let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
         let mut status = Vec::new();
         for family in FAMILIES {
-            status.push(match layout::hmm_unavailable(layout, family.hook) {
+            let unavailable = layout::hmm_unavailable(layout, family.hook)
+                .map(str::to_owned)
+                .or_else(|| absent_function(family, syms));
+            status.push(match unavailable {
                 Some(why) => HookStatus::missing(family.hook, why),
                 None => attach_family(&mut ebpf, btf.as_ref(), family, forced),
             });
@@ -125,6 +128,22 @@ impl Probes {
     pub fn callback_hooks(&self) -> impl Iterator<Item = &CallbackHook> {
         self.callbacks.hooked()
     }
+}
+
+/// A kernel function the family hooks that this kernel does not have at all (not built in
+/// its configuration): said plainly, instead of as the attach errors it would cause.
+fn absent_function(family: &Family, syms: &KernelSymbols) -> Option<String> {
+    family
+        .attachments(Mode::Kprobe)
+        .iter()
+        .filter(|a| matches!(a.kind, Kind::KProbe | Kind::KRetProbe))
+        .find(|a| syms.by_name(a.function).next().is_none())
+        .map(|a| {
+            format!(
+                "{} is not in this kernel (not in kallsyms: its configuration does not build it)",
+                a.function
+            )
+        })
 }
 
 fn attach_family(

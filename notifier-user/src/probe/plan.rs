@@ -212,7 +212,7 @@ pub const FAMILIES: &[Family] = &[
     },
     Family {
         hook: Hook::HmmExclusive,
-        purpose: "device-exclusive grants (make_device_exclusive, 7.x)",
+        purpose: "device-exclusive grants (make_device_exclusive: 7.x, with CONFIG_DEVICE_PRIVATE)",
         fentry: &[
             at("exclusive_fentry", FEntry, EXCLUSIVE),
             at("exclusive_fexit", FExit, EXCLUSIVE),

@@ -19,7 +19,7 @@ W=$VM_OUT/hmm
 mkdir -p "$W"
 # kselftest's closing line: "# Totals: pass:N fail:N xfail:N xpass:N skip:N error:N".
 totals() { sed -n 's/^# Totals: //p' "$1"; }
-passed() { totals "$1" | sed -n 's/.*pass:\([0-9]*\).*/\1/p'; }
+passed() { totals "$1" | sed -n 's/^pass:\([0-9]*\).*/\1/p'; }
 
 nt-hmm-tests > "$W/untraced.txt" 2>&1
 untraced=$(passed "$W/untraced.txt")
@@ -81,8 +81,10 @@ owners=$(jq -r '[.owners[].owner] | sort | join(", ")' "$W/summary.json")
 echo "owners: $owners"
 [ "$owners" = "dmirror_interval_invalidate [test_hmm], dmirror_snapshot_invalidate [test_hmm]" ] \
     || fail "owners: $owners"
-jq -c '[.processes[] | .hmm // empty] | {faults: (map(.faults) | add), busy: (map(.faults_busy) | add),
-    to_device: (map(.pages_to_device) | add), from_device: (map(.pages_from_device) | add),
-    exclusive: (map(.exclusive_grants) | add)}' "$W/summary.json"
+# Every fault named a test_hmm interval: the owners' fault counts add up to bpftrace's.
+faults=$(jq '[.owners[].hmm.faults // 0] | add' "$W/summary.json")
+echo "device faults by owner: $(jq -c '[.owners[] | {owner, faults: (.hmm.faults // 0),
+    busy: (.hmm.faults_busy // 0), p99_ns: .hmm.fault_p99_ns}]' "$W/summary.json")"
+[ "$faults" = "$(bt hmm_range_fault)" ] || fail "owners account for $faults of $(bt hmm_range_fault) faults"
 assert_findings "$W/findings.json"
 echo "check: no findings"
