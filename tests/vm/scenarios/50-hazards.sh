@@ -28,8 +28,16 @@ stop_top > $W/clean.json
 [ "$(jq length $W/clean.json)" = 0 ] || { cat $W/clean.json; fail "findings on clean traffic"; }
 echo "clean: no findings (idle, fixture basic/read-side/purge${RXE:+, rxe ODP pingpong})"
 
-# Each misbehaviour in turn.
-start_top check --json --raw-pointers
+# Each misbehaviour in turn. The fixture's callback is hooked when an insert first names it,
+# which takes a moment (kprobe registration patches kernel text, slow under emulation):
+# callbacks before that are not traced (a known gap, issue 14). Clean traffic names it
+# first, and the misbehaviours start once the hook is in place.
+start_top -v check --json --raw-pointers
+nfctl scenario basic > /dev/null && nfctl purge
+i=0; until grep -q "tracing callback nf_invalidate" "$NT_ERR"; do
+    i=$((i + 1)); [ $i -lt 300 ] || fail "the fixture's callback was never hooked: $(tail -n 5 "$NT_ERR")"
+    sleep 0.1
+done
 for s in alloc lock-chain ret-false read-in-cb mmput-in-cb wrong-lock slow read-wait \
     sleep-nonblock exit-with-intervals; do
     nfctl scenario $s > /dev/null || fail "scenario $s"
