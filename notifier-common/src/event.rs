@@ -90,6 +90,15 @@ wire_enum! {
         /// `make_device_exclusive` returned: `mm`, `start`/`last` of the page, `func` = the
         /// owner, `ret` = 0 or the errno, `dur_ns`.
         MakeDeviceExclusive = 19 => "make_device_exclusive",
+        /// `migrate_device_range` returned: a driver evicting its device memory (no `mm`:
+        /// the pages are the device's). `aux` = pages, `seq` = pages collected, `ret`,
+        /// `dur_ns`.
+        MigrateDeviceRange = 20 => "migrate_device_range",
+        /// `migrate_device_pages` returned: `aux` = pages, `seq` = pages moved back to
+        /// system memory, `dur_ns`.
+        MigrateDevicePages = 21 => "migrate_device_pages",
+        /// `migrate_device_finalize` returned: `aux` = pages, `dur_ns`.
+        MigrateDeviceFinalize = 22 => "migrate_device_finalize",
     }
 }
 

@@ -50,6 +50,12 @@ pub fn wanted(mm: u64) -> bool {
     criteria() == 0 || selected(mm)
 }
 
+/// Whether a process filter is set (events of no address space are then not reported).
+#[inline(always)]
+pub fn active() -> bool {
+    criteria() != 0
+}
+
 /// For an insert by the current task of an interval whose callback is `func`: whether it is
 /// reported, selecting `mm` when the task and owner match.
 #[inline(always)]

@@ -1,6 +1,7 @@
 //! The HMM layer above the notifiers: device faults (`hmm_range_fault`), migrations to and
-//! from device memory (`migrate_vma_setup` / `_pages` / `_finalize`) and device-exclusive
-//! grants (`make_device_exclusive`). Each is one event at return, with its duration and
+//! from device memory (`migrate_vma_setup` / `_pages` / `_finalize`), evictions of device
+//! memory (`migrate_device_range` / `_pages` / `_finalize`) and device-exclusive grants
+//! (`make_device_exclusive`). Each is one event at return, with its duration and
 //! what it covered; userspace joins it to the interval (a fault names its notifier), the
 //! process and the owner.
 //!
@@ -31,6 +32,8 @@ const TASKS: u32 = 4096;
 static FAULT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
 static MIGRATE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+#[map]
+static EVICT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 #[map]
 static EXCLUSIVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 
@@ -242,6 +245,95 @@ extern "C" fn count_step(i: u64, ctx: *mut c_void) -> i64 {
         c.migrated += 1;
     }
     0
+}
+
+// ---- migrate_device_range / _pages / _finalize: evicting device memory ----------------------
+
+/// The four programs of one eviction step: `(src_pfns, start or dst_pfns, npages)`, the
+/// source array and the page count noted at entry (a kretprobe has no arguments left).
+macro_rules! evict_step {
+    ($function:literal, $kind:expr, returns: $returns:literal,
+     $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
+        #[fentry(function = $function)]
+        pub fn $fentry(ctx: FEntryContext) -> u32 {
+            enter(&EVICT_ENTRY, ctx.arg(0), ctx.arg(2), 0);
+            0
+        }
+
+        #[fexit(function = $function)]
+        pub fn $fexit(ctx: FExitContext) -> u32 {
+            let ret: i64 = if $returns { ctx.ret().unwrap_or(0) } else { 0 };
+            on_evict_return($kind, ret as i32);
+            0
+        }
+
+        #[kprobe]
+        pub fn $kprobe(ctx: ProbeContext) -> u32 {
+            let arg = |i| ctx.arg::<u64>(i).unwrap_or(0);
+            enter(&EVICT_ENTRY, arg(0), arg(2), 0);
+            0
+        }
+
+        #[kretprobe]
+        pub fn $kretprobe(ctx: RetProbeContext) -> u32 {
+            let ret: i64 = if $returns { ctx.ret() } else { 0 };
+            on_evict_return($kind, ret as i32);
+            0
+        }
+    };
+}
+
+evict_step!(
+    "migrate_device_range",
+    EventKind::MigrateDeviceRange,
+    returns: true,
+    evict_range_fentry,
+    evict_range_fexit,
+    evict_range_kprobe,
+    evict_range_kretprobe
+);
+evict_step!(
+    "migrate_device_pages",
+    EventKind::MigrateDevicePages,
+    returns: false,
+    evict_pages_fentry,
+    evict_pages_fexit,
+    evict_pages_kprobe,
+    evict_pages_kretprobe
+);
+evict_step!(
+    "migrate_device_finalize",
+    EventKind::MigrateDeviceFinalize,
+    returns: false,
+    evict_finalize_fentry,
+    evict_finalize_fexit,
+    evict_finalize_kprobe,
+    evict_finalize_kretprobe
+);
+
+/// An eviction concerns device memory, not an address space: no `mm`, so the process
+/// filter cannot select it and it is reported only without one. `aux` = pages, `seq` =
+/// pages still marked for migration in the source array (collected by the range step,
+/// moved by the pages step).
+fn on_evict_return(kind: EventKind, ret: i32) {
+    let task = task_key();
+    let ts = now();
+    let Some(entry) = take(&EVICT_ENTRY, task) else {
+        return;
+    };
+    if filter::active() {
+        return;
+    }
+    let pages = match kind {
+        EventKind::MigrateDeviceFinalize => 0,
+        _ => migrated(entry.arg0, entry.arg1),
+    };
+    emit_as(kind, task, ts, |e| {
+        e.aux = entry.arg1;
+        e.seq = pages;
+        e.ret = ret;
+        e.dur_ns = ts - entry.ts;
+    });
 }
 
 // ---- make_device_exclusive ---------------------------------------------------------------

@@ -55,9 +55,15 @@ fn is_migration(k: EventKind) -> bool {
 /// migration's setup, migrated by its pages step.
 fn pages(ev: &Event, k: EventKind) -> (Option<u64>, Option<u64>, Option<u64>) {
     match k {
-        EventKind::HmmRangeFault | EventKind::MigrateVmaFinalize => (Some(ev.aux), None, None),
-        EventKind::MigrateVmaSetup => (Some(ev.aux), Some(ev.seq), None),
-        EventKind::MigrateVmaPages => (Some(ev.aux), None, Some(ev.seq)),
+        EventKind::HmmRangeFault
+        | EventKind::MigrateVmaFinalize
+        | EventKind::MigrateDeviceFinalize => (Some(ev.aux), None, None),
+        EventKind::MigrateVmaSetup | EventKind::MigrateDeviceRange => {
+            (Some(ev.aux), Some(ev.seq), None)
+        }
+        EventKind::MigrateVmaPages | EventKind::MigrateDevicePages => {
+            (Some(ev.aux), None, Some(ev.seq))
+        }
         _ => (None, None, None),
     }
 }
@@ -102,7 +108,10 @@ fn has_range(ev: &Event, k: EventKind) -> bool {
         | EventKind::MmRelease
         | EventKind::MmDestroy
         | EventKind::MmWalked
-        | EventKind::Hazard => false,
+        | EventKind::Hazard
+        | EventKind::MigrateDeviceRange
+        | EventKind::MigrateDevicePages
+        | EventKind::MigrateDeviceFinalize => false,
         // Recordings made before removes carried their range have none.
         EventKind::RemoveEnd => ev.start != 0 || ev.last != 0,
         _ => true,

@@ -182,6 +182,16 @@ pub struct Counters {
     /// Intervals reported by the start-up walk.
     pub walked: u64,
     pub hazards: u64,
+    /// Evictions of device memory (`migrate_device_pages` calls) and the pages they moved
+    /// back to system memory: device-wide, no address space's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub evictions: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pages_evicted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Slots of `by_kind`: every kind's wire value indexes it.
@@ -311,6 +321,11 @@ impl Mirror {
             | EventKind::MigrateVmaPages
             | EventKind::MigrateVmaFinalize
             | EventKind::MakeDeviceExclusive => self.mm(ev).hmm.apply(ev),
+            EventKind::MigrateDevicePages => {
+                self.counters.evictions += 1;
+                self.counters.pages_evicted += ev.seq;
+            }
+            EventKind::MigrateDeviceRange | EventKind::MigrateDeviceFinalize => {}
         }
     }
 

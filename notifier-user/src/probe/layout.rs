@@ -156,7 +156,7 @@ pub fn hmm_unavailable(l: &KernelLayout, hook: Hook) -> Option<&'static str> {
         Hook::HmmFault if l.hmm_end == MISSING => {
             Some("kernel BTF has no struct hmm_range (a kernel without CONFIG_HMM_MIRROR)")
         }
-        Hook::HmmMigrate if l.mig_end == MISSING => {
+        Hook::HmmMigrate | Hook::HmmEvict if l.mig_end == MISSING => {
             Some("kernel BTF has no struct migrate_vma (a kernel without device migration)")
         }
         _ => None,

@@ -100,6 +100,9 @@ const MIGRATE_SETUP: &str = "migrate_vma_setup";
 const MIGRATE_PAGES: &str = "migrate_vma_pages";
 const MIGRATE_FINALIZE: &str = "migrate_vma_finalize";
 const EXCLUSIVE: &str = "make_device_exclusive";
+const EVICT_RANGE: &str = "migrate_device_range";
+const EVICT_PAGES: &str = "migrate_device_pages";
+const EVICT_FINALIZE: &str = "migrate_device_finalize";
 
 use Kind::*;
 
@@ -220,6 +223,26 @@ pub const FAMILIES: &[Family] = &[
         kprobe: &[
             at("exclusive_kprobe", KProbe, EXCLUSIVE),
             at("exclusive_kretprobe", KRetProbe, EXCLUSIVE),
+        ],
+    },
+    Family {
+        hook: Hook::HmmEvict,
+        purpose: "evictions of device memory (migrate_device_range/_pages/_finalize)",
+        fentry: &[
+            at("evict_range_fentry", FEntry, EVICT_RANGE),
+            at("evict_range_fexit", FExit, EVICT_RANGE),
+            at("evict_pages_fentry", FEntry, EVICT_PAGES),
+            at("evict_pages_fexit", FExit, EVICT_PAGES),
+            at("evict_finalize_fentry", FEntry, EVICT_FINALIZE),
+            at("evict_finalize_fexit", FExit, EVICT_FINALIZE),
+        ],
+        kprobe: &[
+            at("evict_range_kprobe", KProbe, EVICT_RANGE),
+            at("evict_range_kretprobe", KRetProbe, EVICT_RANGE),
+            at("evict_pages_kprobe", KProbe, EVICT_PAGES),
+            at("evict_pages_kretprobe", KRetProbe, EVICT_PAGES),
+            at("evict_finalize_kprobe", KProbe, EVICT_FINALIZE),
+            at("evict_finalize_kretprobe", KRetProbe, EVICT_FINALIZE),
         ],
     },
 ];

@@ -8,8 +8,8 @@ case "$NT_RELEASE" in 7.*) EXCLUSIVE=hmm_exclusive ;; *) EXCLUSIVE= ;; esac
 for mode in "" "--attach fentry" "--attach kprobe"; do
     out=$("$NT_TOP" probes --rules --json $mode) || fail "probes $mode exited non-zero"
     printf "%s\n" "$out" > "$VM_OUT/probes${mode:+-${mode#--attach }}.json"
-    for hook in insert deferred remove invalidate read_begin lifecycle \
-        hmm_fault hmm_migrate $EXCLUSIVE rule_alloc rule_locks rule_sleep rule_teardown bootstrap; do
+    for hook in insert deferred remove invalidate read_begin lifecycle hmm_fault hmm_migrate \
+        hmm_evict $EXCLUSIVE rule_alloc rule_locks rule_sleep rule_teardown bootstrap; do
         m=$(printf "%s\n" "$out" | jq -r ".[] | select(.hook == \"$hook\") | .mode")
         [ "$m" != missing ] && [ -n "$m" ] ||
             fail "$hook missing with '$mode': $(printf "%s\n" "$out" | jq -c ".[] | select(.hook == \"$hook\")")"

@@ -29,7 +29,8 @@ echo "untraced: $(totals "$W/untraced.txt")"
 # The reference: bpftrace counting the same functions with kfunc probes (count() is
 # atomic; @n++ lost increments once).
 FUNCS="mmu_interval_notifier_insert mmu_interval_notifier_remove mmu_interval_read_begin
-hmm_range_fault migrate_vma_setup migrate_vma_pages migrate_vma_finalize make_device_exclusive"
+hmm_range_fault migrate_vma_setup migrate_vma_pages migrate_vma_finalize make_device_exclusive
+migrate_device_range migrate_device_pages migrate_device_finalize"
 for f in $FUNCS; do printf 'kfunc:%s { @n["%s"] = count(); }\n' "$f" "$f"; done > "$W/count.bt"
 bpftrace "$W/count.bt" > "$W/bpftrace.txt" 2>&1 &
 BT=$!
@@ -57,7 +58,9 @@ nt() { jq -r --arg k "$1" '.counters.by_kind[$k] // 0' "$W/summary.json"; }
 for pair in insert:mmu_interval_notifier_insert remove_end:mmu_interval_notifier_remove \
     read_begin:mmu_interval_read_begin hmm_range_fault:hmm_range_fault \
     migrate_vma_setup:migrate_vma_setup migrate_vma_pages:migrate_vma_pages \
-    migrate_vma_finalize:migrate_vma_finalize make_device_exclusive:make_device_exclusive; do
+    migrate_vma_finalize:migrate_vma_finalize make_device_exclusive:make_device_exclusive \
+    migrate_device_range:migrate_device_range migrate_device_pages:migrate_device_pages \
+    migrate_device_finalize:migrate_device_finalize; do
     kind=${pair%%:*} func=${pair#*:}
     want=$(bt "$func"); want=${want:-0}; got=$(nt "$kind")
     echo "$kind: notifier-top $got, bpftrace $want"
