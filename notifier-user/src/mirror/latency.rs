@@ -32,6 +32,15 @@ impl Sketch {
         self.buckets[i] += 1;
     }
 
+    /// The relative weight of each bucket, fastest first (a histogram's bars; the bounds
+    /// are [`Sketch::BOUNDS`]).
+    pub fn weights(&self) -> &[u8] {
+        &self.buckets
+    }
+
+    /// What the first and the last bucket mean, as a histogram's axis labels.
+    pub const BOUNDS: (&'static str, &'static str) = ("<1µs", "≥4.2s");
+
     /// Upper bound of the bucket holding the `q` quantile (0..=1), capped by the max seen.
     pub fn quantile_ns(&self, q: f64) -> Option<u64> {
         let total: u64 = self.buckets.iter().map(|&b| b as u64).sum();

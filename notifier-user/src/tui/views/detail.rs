@@ -16,7 +16,7 @@ use crate::{
         summary::owner_name,
         trace::{event_name, human_size},
     },
-    mirror::{Interval, Mm, State},
+    mirror::{Interval, Mm, Sketch, State},
     tui::{
         app::{App, View},
         table::{self, TableList},
@@ -124,10 +124,37 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let map_height = (intervals.len().min(MAP_LINES) as u16) + 3;
-    let [table_area, map_area] =
-        Layout::vertical([Constraint::Min(4), Constraint::Length(map_height)]).areas(area);
+    // The latency panel only where the table keeps room for a page of rows beside it.
+    let latency_height = if area.height >= LATENCY_FROM_HEIGHT {
+        4
+    } else {
+        0
+    };
+    let [table_area, latency_area, map_area] = Layout::vertical([
+        Constraint::Min(4),
+        Constraint::Length(latency_height),
+        Constraint::Length(map_height),
+    ])
+    .areas(area);
     let cursor = app.cursor(View::Detail);
     table::draw(f, table_area, &intervals, cursor);
+    if let Some(&(sub, iv)) = (latency_height > 0)
+        .then(|| cursor.selected(intervals.len()))
+        .flatten()
+        .and_then(|i| intervals.ivs.get(i))
+    {
+        let faults = intervals.mm.faults.get(&sub).map(|f| &f.latency);
+        f.render_widget(
+            Paragraph::new(vec![
+                histogram("callbacks", &iv.callbacks),
+                faults.map_or_else(|| Line::raw("   faults   none"), |s| histogram("faults", s)),
+            ])
+            .block(Block::bordered().title(
+                " latency of the selected interval: log4 buckets from 1 µs (bars: share of calls) ",
+            )),
+            latency_area,
+        );
+    }
     // The map follows the selection, so a scrolled list still has its interval mapped.
     let first = cursor
         .selected(intervals.len())
@@ -144,6 +171,31 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         map_area,
     );
 }
+
+/// One sketch as a row of bars, with its count and percentiles.
+fn histogram(what: &str, s: &Sketch) -> Line<'static> {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = s.weights().iter().copied().max().unwrap_or(0) as usize;
+    let bars: String = s
+        .weights()
+        .iter()
+        .map(|&w| match w {
+            0 => '·',
+            w => BARS[(w as usize * (BARS.len() - 1)).div_ceil(max.max(1))],
+        })
+        .collect();
+    let (lo, hi) = Sketch::BOUNDS;
+    Line::raw(format!(
+        "{what:>11} {:>7}  {lo} {bars} {hi}  p50 {} p99 {} max {}",
+        s.count,
+        dur(s.quantile_ns(0.5)),
+        dur(s.quantile_ns(0.99)),
+        dur((s.count > 0).then_some(s.max_ns as u64)),
+    ))
+}
+
+/// Body heights from which the detail view shows the selected interval's latency panel.
+const LATENCY_FROM_HEIGHT: u16 = 24;
 
 /// Intervals the address-space map has a line for.
 const MAP_LINES: usize = 8;
@@ -185,4 +237,21 @@ fn map(mm: &Mm, ivs: &[(u64, &Interval)], width: usize) -> Vec<Line<'static>> {
             ])
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_shows_each_bucket_by_its_share() {
+        let mut s = Sketch::default();
+        for _ in 0..8 {
+            s.record(500); // <1 µs
+        }
+        s.record(20_000); // <64 µs
+        let line = histogram("callbacks", &s).to_string();
+        assert!(line.contains("<1µs █··▂········ ≥4.2s"), "{line}");
+        assert!(line.contains("      9"), "{line}");
+    }
 }
