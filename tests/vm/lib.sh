@@ -91,3 +91,27 @@ assert_findings() { # file code...
     unexpected=$(jq -r --argjson want "$want" '[.[].code] - $want | unique | .[]' "$f")
     [ -z "$unexpected" ] || { cat "$f"; fail "unexpected findings: $unexpected"; }
 }
+
+# The interactive view in tmux session `nt` (the scenarios start it): its screen as text,
+# and waits for what it shows. Failing screens are saved to $W/screen.txt.
+screen() { tmux capture-pane -p -t nt; }
+ms() { echo $(($(date +%s%N) / 1000000)); }
+# Waits until the screen matches $1 (grep -E, within $2 ms, default 20 s); prints the ms it took.
+until_screen() {
+    t0=$(ms)
+    while ! screen | grep -Eq "$1"; do
+        [ $(($(ms) - t0)) -lt "${2:-20000}" ] ||
+            { screen > "$W/screen.txt"; fail "screen never showed '$1' (see $W/screen.txt)"; }
+        sleep 0.01
+    done
+    echo $(($(ms) - t0))
+}
+# Waits until the screen no longer matches $1; prints the ms it took.
+until_gone() {
+    t0=$(ms)
+    while screen | grep -Eq "$1"; do
+        [ $(($(ms) - t0)) -lt 20000 ] || fail "screen still shows '$1'"
+        sleep 0.01
+    done
+    echo $(($(ms) - t0))
+}

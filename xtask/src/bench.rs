@@ -85,19 +85,5 @@ pub fn run(kernels: &[String], filter: Option<&str>) -> Result<ExitCode> {
         ));
         total.add(tally);
     }
-    println!();
-    for l in &lines {
-        println!("{l}");
-    }
-    println!(
-        "total: {} in {:.0}s",
-        total.line(),
-        started.elapsed().as_secs_f64()
-    );
-    println!("{}", total.verdict());
-    Ok(if total.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(suite::report(&lines, total, started))
 }

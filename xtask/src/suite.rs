@@ -4,7 +4,12 @@
 //! scenario. One boot per guest clock the selected scenarios ask for (`# clock:
 //! instructions`; wall otherwise).
 
-use std::{fs, path::Path, time::Duration};
+use std::{
+    fs,
+    path::Path,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, Result};
 
@@ -164,6 +169,26 @@ fn scenario_tally(output: &str) -> Tally {
         }
     }
     t
+}
+
+/// The run's closing lines: one per kernel, the total, and the verdict CI reads
+/// (`N passed, M failed`); success unless something failed.
+pub fn report(lines: &[String], total: Tally, started: Instant) -> ExitCode {
+    println!();
+    for l in lines {
+        println!("{l}");
+    }
+    println!(
+        "total: {} in {:.0}s",
+        total.line(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", total.verdict());
+    if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]

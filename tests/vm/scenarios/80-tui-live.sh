@@ -11,26 +11,6 @@ load_fixture
 on_exit 'tmux kill-server 2>/dev/null'
 W=$VM_OUT/tui-live
 mkdir -p $W
-screen() { tmux capture-pane -p -t nt; }
-ms() { echo $(($(date +%s%N) / 1000000)); }
-# Waits until the screen matches $1 (grep -E); prints how long it took in ms.
-until_screen() {
-    t0=$(ms)
-    while ! screen | grep -Eq "$1"; do
-        [ $(($(ms) - t0)) -lt "${2:-20000}" ] ||
-            { screen > $W/screen.txt; fail "screen never showed '$1' (see $W/screen.txt)"; }
-        sleep 0.01
-    done
-    echo $(($(ms) - t0))
-}
-until_gone() {
-    t0=$(ms)
-    while screen | grep -Eq "$1"; do
-        [ $(($(ms) - t0)) -lt 20000 ] || fail "screen still shows '$1'"
-        sleep 0.01
-    done
-    echo $(($(ms) - t0))
-}
 export TERM=xterm-256color
 tmux -f /dev/null new-session -d -s nt -x 120 -y 40 \
     "$NT_TOP top --summary-json $W/summary.json 2> $W/top.err; echo exited \$? > $W/exit"
