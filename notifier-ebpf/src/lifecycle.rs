@@ -56,7 +56,11 @@ pub fn destroy_kprobe(ctx: ProbeContext) -> u32 {
 }
 
 fn report(kind: EventKind, mm: u64, sub: u64, ret: i32) {
-    if is_self() || !filter::wanted(mm) {
+    // The last mmdrop of an exited process's mm can run in any task: one that borrowed it
+    // lazily (lazy TLB) drops it when it switches away, and that task may be notifier-top
+    // itself. A destroy is about the mm, not the task: skipping it would keep a freed mm
+    // in the mirror and merge the next mm allocated at its address into it.
+    if (kind != EventKind::MmDestroy && is_self()) || !filter::wanted(mm) {
         return;
     }
     emit(kind, |e| {
