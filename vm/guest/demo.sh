@@ -85,8 +85,11 @@ echo "== final mirror: processes with registered intervals"
 jq -r '.processes[] | select(.intervals | length > 0) | "\(.comms | join(",")) pids \(.tgids | map(tostring) | join(",")) exited=\(.exited): \(.intervals | length) intervals" , (.intervals[] | "    \(.start)-\(.last) \(.size/1024)KiB \(.state) \(.owner) invalidations=\(.invalidations)")' "$VM_OUT/demo-summary.json"
 if [ -n "$HMM" ]; then
     echo "== the HMM layer (test_hmm under hmm-tests: $(sed -n 's/^# Totals: //p' "$VM_OUT/demo-hmm-tests.txt"))"
-    jq -r '.processes[] | select(.hmm) | .hmm as $h
-        | "  \(.comms | join(",")) pids \(.tgids | map(tostring) | join(",")): \($h.faults) device faults (\($h.faults_busy) -EBUSY), \($h.pages_to_device) pages to device, \($h.pages_from_device) back, \($h.exclusive_grants) exclusive grants"' \
+    # The selftest's processes are gone by now (their address spaces left the mirror with
+    # them): the stream's totals and the owners keep what the HMM layer did.
+    jq -r '.counters.by_kind | "  calls: \(.hmm_range_fault // 0) device faults, \(.migrate_vma_pages // 0) migrations, \(.migrate_device_pages // 0) evictions, \(.make_device_exclusive // 0) exclusive grants"' \
+        "$VM_OUT/demo-summary.json"
+    jq -r '.owners[] | select(.hmm) | "  \(.owner): \(.hmm.faults) device faults (\(.hmm.faults_busy) -EBUSY), p99 \(.hmm.fault_p99_ns) ns"' \
         "$VM_OUT/demo-summary.json"
 fi
 echo "== owners"
