@@ -115,3 +115,24 @@ until_gone() {
     done
     echo $(($(ms) - t0))
 }
+
+# Starts the interactive view (`notifier-top top`, its summary in $W/summary.json) in tmux
+# session `nt`, 120x40; `quit_view` presses q and fails unless it exits 0.
+start_view() {
+    export TERM=xterm-256color
+    tmux -f /dev/null new-session -d -s nt -x 120 -y 40 \
+        "$NT_TOP top --summary-json $W/summary.json 2> $W/top.err; echo exited \$? > $W/exit"
+}
+quit_view() {
+    tmux send-keys -t nt q
+    i=0; until [ -s "$W/exit" ]; do i=$((i + 1)); [ $i -lt 300 ] || fail "the TUI did not quit"; sleep 0.1; done
+    grep -q "exited 0" "$W/exit" || fail "notifier-top $(cat "$W/exit"): $(cat "$W/top.err")"
+}
+# Times three keys to the screen, in ms: the help overlay ($help), back ($back), the events
+# view ($feed); then returns to the processes view.
+time_keys() {
+    help=$(tmux send-keys -t nt '?'; until_screen "keys")
+    back=$(tmux send-keys -t nt Escape; until_gone "keys")
+    feed=$(tmux send-keys -t nt 3; until_screen " events [^4]")
+    tmux send-keys -t nt 1
+}

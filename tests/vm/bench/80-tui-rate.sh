@@ -15,9 +15,7 @@ on_exit 'tmux kill-server 2>/dev/null'
 W=$VM_OUT/tui-rate
 mkdir -p $W
 rate() { screen | grep -o '[0-9]* ev/s' | head -1 | cut -d' ' -f1; }
-export TERM=xterm-256color
-tmux -f /dev/null new-session -d -s nt -x 120 -y 40 \
-    "$NT_TOP top --summary-json $W/summary.json 2> $W/top.err; echo exited \$? > $W/exit"
+start_view
 until_screen "PID +COMM" 120000 > /dev/null
 # 30k insert/remove pairs/s, each four events (insert, read_begin, remove begin and end):
 # 120k events/s, steadily, for 12 s: keys (up to 1 s each) and the rate samples must fit
@@ -27,18 +25,13 @@ nfctl scenario churn-rate 30000 $SECS > $W/churn.json &
 CHURN=$!
 sleep 2
 # Under that load: the help overlay, back, the events view, the processes view.
-help=$(tmux send-keys -t nt '?'; until_screen "keys")
-back=$(tmux send-keys -t nt Escape; until_gone "keys")
-feed=$(tmux send-keys -t nt 3; until_screen " events [^4]")
-tmux send-keys -t nt 1
+time_keys
 rates=""
 for i in 1 2 3 4; do sleep 0.5; rates="$rates $(rate)"; done
 kill -0 $CHURN 2>/dev/null || fail "the churn ended before the measurements"
 screen > $W/screen-under-load.txt
 wait $CHURN
-tmux send-keys -t nt q
-i=0; until [ -s $W/exit ]; do i=$((i + 1)); [ $i -lt 300 ] || fail "the TUI did not quit"; sleep 0.1; done
-grep -q "exited 0" $W/exit || fail "notifier-top $(cat $W/exit): $(cat $W/top.err)"
+quit_view
 events=$(jq .counters.events $W/summary.json)
 lost=$(jq .counters.lost $W/summary.json)
 pairs=$(jq .pairs_per_sec $W/churn.json)

@@ -11,9 +11,7 @@ load_fixture
 on_exit 'tmux kill-server 2>/dev/null'
 W=$VM_OUT/tui-live
 mkdir -p $W
-export TERM=xterm-256color
-tmux -f /dev/null new-session -d -s nt -x 120 -y 40 \
-    "$NT_TOP top --summary-json $W/summary.json 2> $W/top.err; echo exited \$? > $W/exit"
+start_view
 until_screen "PID +COMM" 120000 > /dev/null
 # 5k insert/remove pairs/s (about four events each) for 10 s: keys (up to 1 s each) fit
 # inside it even on a slow run.
@@ -22,17 +20,12 @@ nfctl scenario churn-rate 5000 $SECS > $W/churn.json &
 CHURN=$!
 sleep 2
 # Under that load: the help overlay, back, the events view, the processes view.
-help=$(tmux send-keys -t nt '?'; until_screen "keys")
-back=$(tmux send-keys -t nt Escape; until_gone "keys")
-feed=$(tmux send-keys -t nt 3; until_screen " events [^4]")
-tmux send-keys -t nt 1
+time_keys
 sleep 0.5
 kill -0 $CHURN 2>/dev/null || fail "the churn ended before the measurements"
 screen > $W/screen-under-load.txt
 wait $CHURN
-tmux send-keys -t nt q
-i=0; until [ -s $W/exit ]; do i=$((i + 1)); [ $i -lt 300 ] || fail "the TUI did not quit"; sleep 0.1; done
-grep -q "exited 0" $W/exit || fail "notifier-top $(cat $W/exit): $(cat $W/top.err)"
+quit_view
 events=$(jq .counters.events $W/summary.json)
 lost=$(jq .counters.lost $W/summary.json)
 pairs=$(jq .pairs $W/churn.json)
