@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result};
 
 use crate::{
     cmd, fixtures,
-    suite::{self, Tally},
+    suite::{self, Report, Tally},
     test, vm,
 };
 
@@ -26,9 +26,7 @@ pub const BENCHES: &str = "tests/vm/bench";
 const HOST_BENCHES: [&str; 2] = ["ingest", "tui_render"];
 
 pub fn run(kernels: &[String], filter: Option<&str>) -> Result<ExitCode> {
-    let started = Instant::now();
-    let mut lines = Vec::new();
-    let mut total = Tally::default();
+    let mut report = Report::new();
     for bench in HOST_BENCHES
         .iter()
         .filter(|b| filter.is_none_or(|f| b.contains(f)))
@@ -48,12 +46,7 @@ pub fn run(kernels: &[String], filter: Option<&str>) -> Result<ExitCode> {
         } else {
             t.failed += 1;
         }
-        lines.push(format!(
-            "host bench {bench}: {} in {:.0}s",
-            t.line(),
-            t0.elapsed().as_secs_f64()
-        ));
-        total.add(t);
+        report.add(&format!("host bench {bench}"), t, Some(t0));
     }
     let scenarios = suite::selected(BENCHES, filter)?;
     if !scenarios.is_empty() {
@@ -78,12 +71,7 @@ pub fn run(kernels: &[String], filter: Option<&str>) -> Result<ExitCode> {
             println!("\n== {} ==", cost.display());
             print!("{text}");
         }
-        lines.push(format!(
-            "kernel {id} ({release}): {} in {:.0}s",
-            tally.line(),
-            t0.elapsed().as_secs_f64()
-        ));
-        total.add(tally);
+        report.add(&format!("kernel {id} ({release})"), tally, Some(t0));
     }
-    Ok(suite::report(&lines, total, started))
+    Ok(report.finish())
 }

@@ -171,23 +171,49 @@ fn scenario_tally(output: &str) -> Tally {
     t
 }
 
-/// The run's closing lines: one per kernel, the total, and the verdict CI reads
-/// (`N passed, M failed`); success unless something failed.
-pub fn report(lines: &[String], total: Tally, started: Instant) -> ExitCode {
-    println!();
-    for l in lines {
-        println!("{l}");
+/// A run's results as they come (one line per part) and its closing lines.
+pub struct Report {
+    started: Instant,
+    lines: Vec<String>,
+    total: Tally,
+}
+
+impl Report {
+    pub fn new() -> Report {
+        Report {
+            started: Instant::now(),
+            lines: Vec::new(),
+            total: Tally::default(),
+        }
     }
-    println!(
-        "total: {} in {:.0}s",
-        total.line(),
-        started.elapsed().as_secs_f64()
-    );
-    println!("{}", total.verdict());
-    if total.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+
+    /// One part's tally, with how long it took when `since` is given.
+    pub fn add(&mut self, what: &str, tally: Tally, since: Option<Instant>) {
+        let took = since.map_or_else(String::new, |t| {
+            format!(" in {:.0}s", t.elapsed().as_secs_f64())
+        });
+        self.lines.push(format!("{what}: {}{took}", tally.line()));
+        self.total.add(tally);
+    }
+
+    /// The closing lines: one per part, the total, and the verdict CI reads (`N passed, M
+    /// failed`); success unless something failed.
+    pub fn finish(self) -> ExitCode {
+        println!();
+        for l in &self.lines {
+            println!("{l}");
+        }
+        println!(
+            "total: {} in {:.0}s",
+            self.total.line(),
+            self.started.elapsed().as_secs_f64()
+        );
+        println!("{}", self.total.verdict());
+        if self.total.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -12,23 +12,19 @@ use anyhow::{Context as _, Result};
 
 use crate::{
     cmd, fixtures, paths,
-    suite::{self, Tally},
+    suite::{self, Report, Tally},
 };
 
 /// The folder of the VM test scenarios.
 pub const SCENARIOS: &str = "tests/vm/scenarios";
 
 pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<ExitCode> {
-    let started = Instant::now();
-    let mut lines = Vec::new();
-    let mut total = Tally::default();
+    let mut report = Report::new();
     if !vm_only {
         let lint = clippy()?;
-        lines.push(format!("clippy: {}", lint.line()));
-        total.add(lint);
+        report.add("clippy", lint, None);
         let unit = unit_tests()?;
-        lines.push(format!("unit tests: {}", unit.line()));
-        total.add(unit);
+        report.add("unit tests", unit, None);
     }
     build_release()?;
     let tools = fixtures::tools();
@@ -38,14 +34,9 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
     for id in kernels {
         let t0 = Instant::now();
         let (tally, release) = suite::run_kernel(id, SCENARIOS, filter)?;
-        lines.push(format!(
-            "kernel {id} ({release}): {} in {:.0}s",
-            tally.line(),
-            t0.elapsed().as_secs_f64()
-        ));
-        total.add(tally);
+        report.add(&format!("kernel {id} ({release})"), tally, Some(t0));
     }
-    Ok(suite::report(&lines, total, started))
+    Ok(report.finish())
 }
 
 /// The release binary the guest runs.
