@@ -47,10 +47,12 @@ truth_of() { # truth.jsonl [tgid]
 }
 
 # Starts notifier-top in the background with the given arguments, waits until its hooks
-# are armed, and sets NT_PID. Its stderr goes to $VM_OUT/<scenario>.top.err.
+# are armed, and sets NT_PID, NT_ERR and NT_OUT: its stderr and stdout go to
+# $VM_OUT/<scenario>.top<N>.{err,out}, N counting the sessions a scenario starts.
 start_top() {
-    NT_ERR="$VM_OUT/$(basename "$0" .sh).top.err"
-    NT_OUT="$VM_OUT/$(basename "$0" .sh).top.out"
+    NT_SESSIONS=$((${NT_SESSIONS:-0} + 1))
+    NT_ERR="$VM_OUT/$(basename "$0" .sh).top$NT_SESSIONS.err"
+    NT_OUT="$VM_OUT/$(basename "$0" .sh).top$NT_SESSIONS.out"
     "$NT_TOP" "$@" >"$NT_OUT" 2>"$NT_ERR" &
     NT_PID=$!
     i=0
@@ -71,6 +73,14 @@ stop_top_expect() { # status
     cat "$NT_OUT"
 }
 stop_top() { stop_top_expect 0; }
+
+# Waits until the session ($NT_ERR, started with -v) traces the callback named $1.
+wait_hooked() { # symbol
+    i=0; until grep -q "tracing callback $1" "$NT_ERR"; do
+        i=$((i + 1)); [ $i -lt 300 ] || fail "callback $1 was never hooked: $(tail -n 5 "$NT_ERR")"
+        sleep 0.1
+    done
+}
 
 # Number of JSON-lines events of a kind in a trace file.
 count_kind() { grep -c "\"kind\":\"$2\"" "$1" || true; }

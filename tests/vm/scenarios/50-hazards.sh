@@ -34,10 +34,7 @@ echo "clean: no findings (idle, fixture basic/read-side/purge${RXE:+, rxe ODP pi
 # first, and the misbehaviours start once the hook is in place.
 start_top -v check --json --raw-pointers
 nfctl scenario basic > /dev/null && nfctl purge
-i=0; until grep -q "tracing callback nf_invalidate" "$NT_ERR"; do
-    i=$((i + 1)); [ $i -lt 300 ] || fail "the fixture's callback was never hooked: $(tail -n 5 "$NT_ERR")"
-    sleep 0.1
-done
+wait_hooked nf_invalidate
 for s in alloc lock-chain ret-false read-in-cb mmput-in-cb wrong-lock slow read-wait \
     sleep-nonblock exit-with-intervals; do
     nfctl scenario $s > /dev/null || fail "scenario $s"

@@ -6,7 +6,11 @@
 # HMM-layer kind equals bpftrace's count; nothing lost, no drift; the
 # exited hmm-tests processes leave nothing in the final mirror; the owners are test_hmm's
 # two callbacks; `check` finds nothing (latency thresholds raised as docs/rules.md says:
-# emulation stretches callbacks).
+# emulation stretches callbacks). Then test_hmm's non-blockable path: the OOM reaper unmaps
+# a killed process holding /dev/hmm_dmirror0 (the fixture's memcg recipe), test_hmm's
+# callback trylocks and may return false there, which is correct: no finding at all.
+# The OOM killer's report has a Call Trace.
+# expect-warning: invoked oom-killer
 # timeout: 1500
 . tests/vm/lib.sh
 nt-hmm-setup > "$VM_OUT/hmm-setup.txt" 2>&1
@@ -100,3 +104,27 @@ echo "device faults by owner: $(jq -c '[.owners[] | {owner, faults: (.hmm.faults
 [ "$faults" = "$(bt hmm_range_fault)" ] || fail "owners account for $faults of $(bt hmm_range_fault) faults"
 assert_findings "$W/findings.json"
 echo "check: no findings"
+
+# The non-blockable path. The fixture module only keeps the victim's mm alive (a thread
+# stalled uninterruptibly in it) until the reaper has run.
+load_fixture
+start_top -v check --json --raw-pointers --slow-callback 50ms --read-begin-wait 200ms
+CHECK=$NT_PID CHECK_ERR=$NT_ERR CHECK_OUT=$NT_OUT
+start_top -v trace --json --raw-pointers
+hmm-tests -r hmm.hmm_device_private.open_close > /dev/null 2>&1 # names test_hmm's callbacks to both sessions
+wait_hooked dmirror_interval_invalidate
+NT_ERR=$CHECK_ERR wait_hooked dmirror_interval_invalidate
+nfctl scenario hmm-nonblock > "$W/nonblock.json" || fail "scenario hmm-nonblock"
+jq -e '.killed_by == 9' "$W/nonblock.json" > /dev/null || fail "the OOM killer did not kill: $(cat "$W/nonblock.json")"
+sleep 1
+stop_top > "$W/nonblock-trace.jsonl"
+NT_PID=$CHECK NT_ERR=$CHECK_ERR NT_OUT=$CHECK_OUT stop_top > "$W/nonblock-findings.json"
+# Callbacks test_hmm got with a non-blockable range, by return value (1: done, 0: contended).
+jq -s -c '[.[] | select(.kind == "callback" and .owner == "dmirror_interval_invalidate [test_hmm]"
+    and (.flags | index("blockable") | not))] | group_by(.ret) | map({ret: .[0].ret, n: length})' \
+    "$W/nonblock-trace.jsonl" > "$W/nonblock-callbacks.json"
+echo "test_hmm's non-blockable callbacks by return value: $(cat "$W/nonblock-callbacks.json")"
+[ "$(jq '[.[].n] | add // 0' "$W/nonblock-callbacks.json")" -gt 0 ] \
+    || fail "the OOM reaper made no non-blockable call to test_hmm's callback"
+assert_findings "$W/nonblock-findings.json"
+echo "non-blockable path: no findings"
