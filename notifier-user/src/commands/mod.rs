@@ -82,6 +82,10 @@ impl Capture {
     async fn run(&mut self, p: &mut Pipeline, duration: Option<Duration>) -> Result<StreamEnd> {
         self.announce();
         let end = self.session.run(duration, p).await?;
+        let unobserved = p.mirror.counters.callbacks_unobserved;
+        if unobserved > 0 {
+            eprintln!("notifier-top: {}", text::unobserved_callbacks(unobserved));
+        }
         Ok(end)
     }
 

@@ -106,6 +106,8 @@ pub struct OwnerSummary {
     pub callback_p50_ns: Option<u64>,
     pub callback_p99_ns: Option<u64>,
     pub callback_max_ns: Option<u64>,
+    /// Calls the kernel made to this owner's callback that no event showed.
+    pub callbacks_unobserved: u64,
     pub read_begin_waits: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hmm: Option<HmmSummary>,
@@ -166,6 +168,7 @@ pub fn build<'a>(findings: impl Iterator<Item = &'a Finding>, cx: &Context<'_>) 
                 callback_p50_ns: o.callbacks.quantile_ns(0.5),
                 callback_p99_ns: o.callbacks.quantile_ns(0.99),
                 callback_max_ns: o.callbacks.max_ns(),
+                callbacks_unobserved: o.callbacks_unobserved,
                 read_begin_waits: o.read_begin_waits,
                 hmm: hmm(&o.hmm),
             }

@@ -21,6 +21,16 @@ pub fn hook_modes(status: &[HookStatus]) -> String {
         .join(" ")
 }
 
+/// The closing warning of a session whose mirror counted calls it saw no callback event
+/// for (`counters.callbacks_unobserved`).
+pub fn unobserved_callbacks(n: u64) -> String {
+    format!(
+        "{n} callback(s) the kernel made were not observed (a driver's callback is hooked \
+         when an insert first names it, so a new driver's first ones pass; or the kernel \
+         skipped the program run): counters.callbacks_unobserved, per owner in owners[]"
+    )
+}
+
 /// `check`: a finding on one line, then its stacks' frames indented.
 pub fn finding(f: &FindingSummary) -> String {
     let iv = f

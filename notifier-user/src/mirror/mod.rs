@@ -117,6 +117,20 @@ pub struct Mm {
     pub recent: std::collections::VecDeque<(u64, u64, u8)>,
 }
 
+/// One traced callback, kept until the invalidation start that made it is matched
+/// against the intervals its range met.
+#[derive(Clone, Copy, Debug)]
+struct Called {
+    sub: u64,
+    start: u64,
+    last: u64,
+    event: u8,
+    returned_false: bool,
+}
+
+/// Callbacks listed per task before its invalidation start is seen.
+const MAX_IN_FLIGHT: usize = 4096;
+
 /// Recent ranges kept per mm.
 const RECENT_RANGES: usize = 32;
 
@@ -151,6 +165,8 @@ pub struct Owner {
     pub removes: u64,
     pub invalidations: u64,
     pub callbacks: Latency,
+    /// Of `invalidations`, the calls no callback event showed.
+    pub callbacks_unobserved: u64,
     pub read_begin_waits: u64,
     pub hmm: HmmStats,
 }
@@ -176,6 +192,10 @@ pub struct Counters {
     /// Removes and callbacks for intervals registered before the mirror knew of them.
     pub remove_unknown: u64,
     pub callback_unknown: u64,
+    /// Callbacks the kernel made that no event showed: an interval in the tree met by an
+    /// invalidation had no callback event for it (its driver's hook was not attached yet,
+    /// or the kernel skipped the program run).
+    pub callbacks_unobserved: u64,
     /// Intervals still mirrored when their mm was destroyed (cannot happen in the kernel:
     /// each interval pins the mm).
     pub destroyed_with_intervals: u64,
@@ -228,6 +248,12 @@ pub struct Mirror {
     pub counters: Counters,
     pub audit: Audit,
     generation: u32,
+    /// Callback events per task since its last invalidation start: a start is reported
+    /// when it returns, after every callback it made (see `range_start`).
+    in_flight: FxHashMap<u32, Vec<Called>>,
+    /// Tasks in `exit_mmap`'s release of an mm, reported on entry: its RELEASE callbacks
+    /// follow, and the task's next other event closes it (see `released`).
+    releasing: FxHashMap<u32, u64>,
     /// Latest event timestamp (ns, CLOCK_MONOTONIC).
     pub now_ns: u64,
     pub first_ns: u64,
@@ -254,6 +280,12 @@ impl Mirror {
             return;
         };
         self.counters.by_kind[kind as usize] += 1;
+        if !self.releasing.is_empty()
+            && kind != EventKind::Callback
+            && let Some(mm) = self.releasing.remove(&ev.tid())
+        {
+            self.released(mm, ev.tid());
+        }
         match kind {
             EventKind::Insert => {
                 self.insert(ev, false);
@@ -306,6 +338,7 @@ impl Mirror {
             EventKind::MmRelease => {
                 if let Some(m) = self.mms.get_mut(&ev.mm) {
                     m.released = true;
+                    self.releasing.insert(ev.tid(), ev.mm);
                 }
             }
             EventKind::MmDestroy => {
@@ -460,13 +493,20 @@ impl Mirror {
         }
     }
 
+    /// An invalidation start (reported at its return). The kernel called the callback of
+    /// every interval in the tree that the range meets, in the tree's order (by start),
+    /// and stopped at the first that refused a non-blockable range (-EAGAIN): each such
+    /// call without a callback event of this task for this range is unobserved.
     fn range_start(&mut self, ev: &Event) {
+        let mut called = self.in_flight.remove(&ev.tid()).unwrap_or_default();
+        called.retain(|c| c.start == ev.start && c.last == ev.last && c.event == ev.event);
         let m = mm_entry(&mut self.mms, ev);
         m.ranges += 1;
         if let Some(n) = m.ranges_by_event.get_mut(ev.event as usize) {
             *n += 1;
         }
-        if ev.ret == errno::EAGAIN {
+        let eagain = ev.ret == errno::EAGAIN;
+        if eagain {
             m.ranges_eagain += 1;
         } else {
             m.open_ranges += 1;
@@ -478,13 +518,17 @@ impl Mirror {
         m.recent.push_back((ev.start, ev.last, ev.event));
         let unmap = ev.event == MmuEvent::Unmap as u8;
         let owners = &mut self.owners;
-        for iv in m.intervals.values_mut() {
+        let mut missed: Vec<(u64, OwnerId)> = Vec::new();
+        for (&sub, iv) in m.intervals.iter_mut() {
             if iv.state == State::DeferredInsert {
                 continue; // not in the tree: the kernel did not call it
             }
             let bytes = iv.overlap(ev.start, ev.last);
             if bytes == 0 {
                 continue;
+            }
+            if !called.iter().any(|c| c.sub == sub) {
+                missed.push((iv.start, iv.owner));
             }
             iv.invalidations = iv.invalidations.saturating_add(1);
             iv.bytes_invalidated = iv.bytes_invalidated.saturating_add(bytes);
@@ -494,9 +538,48 @@ impl Mirror {
             }
             owners[iv.owner.0 as usize].invalidations += 1;
         }
+        if eagain {
+            called_before_refusal(&mut missed, &called, &m.intervals);
+        }
+        self.counters.callbacks_unobserved += missed.len() as u64;
+        for (_, owner) in missed {
+            owners[owner.0 as usize].callbacks_unobserved += 1;
+        }
+    }
+
+    /// The end of `tid`'s release of `mm`: the kernel called every interval in the tree
+    /// with MMU_NOTIFY_RELEASE over the whole address space; each call without a callback
+    /// event is unobserved.
+    fn released(&mut self, mm: u64, tid: u32) {
+        let Some(m) = self.mms.get(&mm) else { return };
+        let release = MmuEvent::Release as u8;
+        let mut called = self.in_flight.remove(&tid).unwrap_or_default();
+        let (seen, rest): (Vec<Called>, Vec<Called>) =
+            called.drain(..).partition(|c| c.event == release);
+        if !rest.is_empty() {
+            self.in_flight.insert(tid, rest);
+        }
+        for (sub, iv) in &m.intervals {
+            if iv.state != State::DeferredInsert && !seen.iter().any(|c| c.sub == *sub) {
+                self.counters.callbacks_unobserved += 1;
+                self.owners[iv.owner.0 as usize].callbacks_unobserved += 1;
+            }
+        }
     }
 
     fn callback(&mut self, ev: &Event) {
+        let called = self.in_flight.entry(ev.tid()).or_default();
+        // Bounded: emptied at the task's next start (after a lost start, the range check
+        // there ignores the stale entries).
+        if called.len() < MAX_IN_FLIGHT {
+            called.push(Called {
+                sub: ev.sub,
+                start: ev.start,
+                last: ev.last,
+                event: ev.event,
+                returned_false: ev.ret == 0,
+            });
+        }
         let m = mm_entry(&mut self.mms, ev);
         m.callbacks.record(ev.dur_ns);
         match m.intervals.get_mut(&ev.sub) {
@@ -559,13 +642,14 @@ impl Mirror {
     }
 
     /// The driver callback an event concerns: its own `func` where it carries one (inserts,
-    /// callbacks), otherwise that of the interval it names (removes, read sides, faults);
-    /// 0 when neither is known.
+    /// hazards), otherwise that of the interval it names (callbacks, removes, read sides,
+    /// faults); 0 when neither is known.
     pub fn owner_of(&self, ev: &Event) -> u64 {
         let names_notifier = matches!(
             ev.kind(),
             Some(
-                EventKind::RemoveBegin
+                EventKind::Callback
+                    | EventKind::RemoveBegin
                     | EventKind::RemoveEnd
                     | EventKind::ReadBegin
                     | EventKind::DeferredInsertApplied
@@ -600,6 +684,29 @@ impl Mirror {
     pub fn live_intervals(&self) -> usize {
         self.mms.values().map(|m| m.intervals.len()).sum()
     }
+}
+
+/// Keeps, of the untraced calls an -EAGAIN start may have made (`missed`, with their
+/// intervals' starts), those the kernel certainly made. Its loop ran in tree order up to
+/// the callback that refused: when that one was traced, the untraced ones before it; when
+/// not, the untraced ones before the last traced callback and one more, the refusal
+/// itself (a lower bound: which interval refused is not known).
+fn called_before_refusal(
+    missed: &mut Vec<(u64, OwnerId)>,
+    called: &[Called],
+    intervals: &FxHashMap<u64, Interval>,
+) {
+    let start_of = |c: &Called| intervals.get(&c.sub).map_or(0, |iv| iv.start);
+    missed.sort_by_key(|&(start, _)| start);
+    let before = |stop: u64| missed.iter().take_while(|(s, _)| *s < stop).count();
+    let keep = match called.iter().find(|c| c.returned_false) {
+        Some(refused) => before(start_of(refused)),
+        None => {
+            let after_last_traced = called.iter().map(start_of).max().map_or(0, before);
+            (after_last_traced + 1).min(missed.len())
+        }
+    };
+    missed.truncate(keep);
 }
 
 /// The mm of `ev`, created on first sight, with the event's process recorded where the

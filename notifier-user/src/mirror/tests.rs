@@ -111,6 +111,78 @@ fn callbacks_and_read_begin_statistics() {
     assert_eq!(m.counters.callback_unknown, 1);
 }
 
+fn callback(mm: u64, sub: u64, start: u64, last: u64, ret: i32) -> Event {
+    let mut e = ev(EventKind::Callback, mm, sub, start, last);
+    e.ret = ret;
+    e
+}
+
+fn range_start(mm: u64, start: u64, last: u64, ret: i32) -> Event {
+    let mut e = ev(EventKind::RangeStart, mm, 99, start, last);
+    e.ret = ret;
+    e
+}
+
+#[test]
+fn calls_without_a_callback_event_are_unobserved() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    m.apply(&insert(1, 11, 0x3000, 0x3fff, false));
+    m.apply(&insert(1, 12, 0x8000, 0x8fff, true)); // deferred: not in the tree
+    // Both intervals in the tree are met; only one callback was traced.
+    m.apply(&callback(1, 10, 0, 0xffff, 1));
+    m.apply(&range_start(1, 0, 0xffff, 0));
+    assert_eq!(m.counters.callbacks_unobserved, 1);
+    assert_eq!(m.owners[&0xf00].callbacks_unobserved, 1);
+    // A callback of another range (its start was lost) does not stand for this one.
+    m.apply(&callback(1, 10, 0x1000, 0x1fff, 1));
+    m.apply(&range_start(1, 0x1000, 0x3fff, 0));
+    assert_eq!(m.counters.callbacks_unobserved, 3);
+    // Every call traced: nothing unobserved.
+    m.apply(&callback(1, 11, 0x3000, 0x3000, 1));
+    m.apply(&range_start(1, 0x3000, 0x3000, 0));
+    assert_eq!(m.counters.callbacks_unobserved, 3);
+}
+
+#[test]
+fn release_calls_every_interval_in_the_tree() {
+    let mut m = Mirror::new();
+    m.apply(&insert(1, 10, 0x1000, 0x1fff, false));
+    m.apply(&insert(1, 11, 0x3000, 0x3fff, false));
+    m.apply(&ev(EventKind::MmRelease, 1, 0, 0, 0));
+    let mut cb = callback(1, 10, 0, u64::MAX - 1, 1);
+    cb.event = MmuEvent::Release as u8;
+    m.apply(&cb);
+    // exit_mmap's unmap over the same bounds follows; its callback is traced.
+    let mut unmap_cb = callback(1, 11, 0, u64::MAX - 1, 1);
+    unmap_cb.event = MmuEvent::Unmap as u8;
+    m.apply(&unmap_cb);
+    let mut unmap = range_start(1, 0, u64::MAX - 1, 0);
+    unmap.event = MmuEvent::Unmap as u8;
+    m.apply(&unmap);
+    // Release: 11 unseen. Unmap: 10 unseen (its RELEASE callback is not the unmap's).
+    assert_eq!(m.counters.callbacks_unobserved, 2);
+}
+
+#[test]
+fn a_refused_nonblocking_start_called_only_up_to_the_refusal() {
+    let mut m = Mirror::new();
+    for (sub, start) in [(10, 0x1000), (11, 0x3000), (12, 0x5000)] {
+        m.apply(&insert(1, sub, start, start + 0xfff, false));
+    }
+    // The traced middle one refused: the first was called unseen, the last never.
+    m.apply(&callback(1, 11, 0, 0xffff, 0));
+    m.apply(&range_start(1, 0, 0xffff, errno::EAGAIN));
+    assert_eq!(m.counters.callbacks_unobserved, 1);
+    // Nothing traced: at least the refusing call was made.
+    m.apply(&range_start(1, 0, 0xffff, errno::EAGAIN));
+    assert_eq!(m.counters.callbacks_unobserved, 2);
+    // The first traced and accepting: the refusal came after it, unseen.
+    m.apply(&callback(1, 10, 0, 0xffff, 1));
+    m.apply(&range_start(1, 0, 0xffff, errno::EAGAIN));
+    assert_eq!(m.counters.callbacks_unobserved, 3);
+}
+
 #[test]
 fn unmeasured_durations_count_calls_not_waits() {
     let mut m = Mirror::new();

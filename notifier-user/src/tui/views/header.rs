@@ -6,7 +6,10 @@ use ratatui::{
     widgets::{Paragraph, Sparkline},
 };
 
-use crate::tui::app::{App, View};
+use crate::{
+    mirror::Counters,
+    tui::app::{App, View},
+};
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let [text, spark] =
@@ -35,7 +38,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             [Span::styled(*name, style), Span::raw(" ")]
         })
         .collect();
-    let lost_style = if m.counters.lost > 0 || m.counters.skipped > 0 {
+    let c = &m.counters;
+    let lost_style = if c.lost > 0 || c.skipped > 0 || c.callbacks_unobserved > 0 {
         Style::new().fg(Color::Red)
     } else {
         Style::new()
@@ -55,13 +59,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 m.counters.events,
                 m.live_intervals()
             )),
-            Span::styled(
-                match m.counters.skipped {
-                    0 => format!("{} lost", m.counters.lost),
-                    n => format!("{} lost · {n} skipped", m.counters.lost),
-                },
-                lost_style,
-            ),
+            Span::styled(losses(c), lost_style),
             Span::raw(format!(" · {} findings", app.findings_count())),
             Span::raw(
                 app.bpf_cost
@@ -120,4 +118,16 @@ fn audit(app: &App) -> Span<'static> {
         (n, 0) => Span::raw(format!(" · audit ok ({n} mm checks)")),
         (_, d) => Span::styled(format!(" · DRIFT {d}"), Style::new().fg(Color::Red)),
     }
+}
+
+/// `N lost`, then the skipped runs and unobserved callbacks when there were any.
+fn losses(c: &Counters) -> String {
+    let mut s = format!("{} lost", c.lost);
+    if c.skipped > 0 {
+        s += &format!(" · {} skipped", c.skipped);
+    }
+    if c.callbacks_unobserved > 0 {
+        s += &format!(" · {} callbacks unobserved", c.callbacks_unobserved);
+    }
+    s
 }
