@@ -14,11 +14,22 @@ use notifier_user::{
 /// Audit period when none is given.
 const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(30);
 
+/// The exit-status contract, the same for every command (README: "Exit status").
+const EXIT_STATUS: &str = "Exit status: 0 ran and found nothing (or the command looks for \
+nothing); 1 `check` found something (with --fail-on-loss: or lost, skipped or unobserved \
+events); 2 could not run (usage, privileges, attach, I/O). A closed stdout ends the command \
+quietly with 0.";
+
 /// Live view of the kernel's mmu_interval_notifier trees: which processes and drivers
 /// (GPU SVM, RDMA ODP, …) registered which intervals, the invalidations hitting them, and
 /// the deferred inserts/removes in between.
 #[derive(Debug, Parser)]
-#[command(name = "notifier-top", version, propagate_version = true)]
+#[command(
+    name = "notifier-top",
+    version,
+    propagate_version = true,
+    after_help = EXIT_STATUS
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -213,6 +224,10 @@ pub struct CheckArgs {
     /// Findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Exit status 1 also when events were lost, program runs skipped or callbacks
+    /// unobserved: a clean result then means a complete one.
+    #[arg(long)]
+    pub fail_on_loss: bool,
     /// Print a rule's explanation and fix, and exit.
     #[arg(long, value_enum, value_name = "RULE")]
     pub explain: Option<RuleId>,

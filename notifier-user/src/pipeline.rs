@@ -7,7 +7,7 @@ use std::{
     io::{self, Write as _},
 };
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use log::warn;
 use notifier_common::Event;
 
@@ -158,6 +158,17 @@ impl Sink for Pipeline {
         self.stacks.insert(id, frames);
     }
 
+    fn flush(&mut self) -> Result<()> {
+        if self.trace.is_some() {
+            self.out.flush().context("writing the trace to stdout")?;
+            if stdout_reader_gone() {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe))
+                    .context("writing the trace to stdout");
+            }
+        }
+        Ok(())
+    }
+
     fn lost(&mut self, loss: Loss) {
         let c = &self.mirror.counters;
         if (loss.ring_full, loss.skipped) != (c.lost, c.skipped) {
@@ -168,4 +179,17 @@ impl Sink for Pipeline {
             }
         }
     }
+}
+
+/// Whether stdout is a pipe whose reader has closed it: the write end then polls POLLERR,
+/// so a quiet trace learns it without waiting for its next line to fail.
+fn stdout_reader_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n == 1 && fd.revents & libc::POLLERR != 0
 }

@@ -16,7 +16,7 @@ fn live_capture_either_works_or_names_what_is_missing() {
     if out.status.success() {
         assert!(stdout.contains("insert"), "{stdout}");
     } else {
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
         assert!(stderr.contains("notifier-top: error:"), "{stderr}");
         let named = [
             "needs root",
@@ -36,7 +36,7 @@ fn replay_of_a_missing_file_names_it() {
         .args(["replay", "/nonexistent/x.ntrec"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/x.ntrec"), "{stderr}");
 }
@@ -47,7 +47,7 @@ fn replay_of_garbage_is_refused() {
     let path = dir.path().join("bad.ntrec");
     std::fs::write(&path, b"definitely not a recording").unwrap();
     let out = top().arg("replay").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a notifier-top recording"));
 }
 

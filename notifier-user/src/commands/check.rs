@@ -36,11 +36,21 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode> {
         }
         eprintln!("notifier-top check: {} finding(s)", summary.findings.len());
     }
-    Ok(if summary.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let c = &summary.counters;
+    let missed = c.lost + c.skipped + c.callbacks_unobserved;
+    if args.fail_on_loss && missed > 0 {
+        eprintln!(
+            "notifier-top check: --fail-on-loss: {} lost, {} skipped, {} callbacks unobserved",
+            c.lost, c.skipped, c.callbacks_unobserved
+        );
+    }
+    Ok(
+        if summary.findings.is_empty() && !(args.fail_on_loss && missed > 0) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(super::FOUND)
+        },
+    )
 }
 
 /// Rules whose hooks did not attach are reported, not silently skipped.

@@ -25,6 +25,13 @@ use notifier_user::{
 
 use crate::cli::{CaptureArgs, Cli, Command, TraceArgs};
 
+// Exit status 0: ran and found nothing (or the command does not look for findings).
+/// Exit status: `check` found something (or, with `--fail-on-loss`, missed something).
+pub const FOUND: u8 = 1;
+/// Exit status: could not run: usage, privileges, attach, I/O (clap's usage errors are 2
+/// too).
+pub const COULD_NOT_RUN: u8 = 2;
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

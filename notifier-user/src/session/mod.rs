@@ -129,7 +129,10 @@ impl LiveSession {
         loop {
             tokio::select! {
                 r = self.next(sink) => { r?; }
-                _ = upkeep.tick() => self.maintain()?,
+                _ = upkeep.tick() => {
+                    self.maintain()?;
+                    sink.flush()?;
+                }
                 _ = &mut sleep, if deadline.is_some() => break,
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
@@ -209,6 +212,7 @@ impl Feed for LiveSession {
             self.deliver(&ev, sink);
         }
         self.batch = batch;
+        sink.flush()?;
         self.events += n as u64;
         // The counters are a syscall per program and a per-CPU map read: not once per batch.
         if self.loss_read.elapsed() >= LOSS_READ_INTERVAL {

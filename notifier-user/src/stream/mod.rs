@@ -21,6 +21,11 @@ pub trait Sink {
     fn stack(&mut self, id: u64, frames: Vec<String>);
     /// The kernel's running totals of what it did not capture.
     fn lost(&mut self, loss: Loss);
+    /// The end of a batch the reader drained: what was written reaches its reader now (a
+    /// trace on a pipe is live). An error ends the stream (a closed pipe, for one).
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the kernel reports it did not capture, as running totals since the stream began.
