@@ -1,6 +1,6 @@
 # Helpers shared by the VM scenarios (sourced).
 set -u
-fail() { echo "FAIL: $*"; exit 1; }
+fail() { echo "FAIL: $*" | tee /dev/stderr; exit 1; }
 skip() { echo "$*"; exit 77; }
 
 # Cleanup the EXIT trap runs before the fixture's own (`on_exit 'kill $PID'`), in order.
