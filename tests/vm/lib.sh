@@ -8,12 +8,16 @@ NT_CLEANUP=
 on_exit() { NT_CLEANUP="$NT_CLEANUP$*;"; }
 nt_exit_trap() {
     eval "$NT_CLEANUP"
+    # A session still running holds the fixture's functions (fentry takes a module reference).
+    [ -n "${NT_PID:-}" ] && kill -KILL "$NT_PID" 2>/dev/null && wait "$NT_PID" 2>/dev/null
     if [ -n "${NT_FIXTURE_LOADED:-}" ]; then
         nfctl purge
         rmmod notifier_fixture
     fi
 }
 trap nt_exit_trap EXIT
+# suite.sh's time limit sends TERM: exit through the trap, so the cleanup runs then too.
+trap 'exit 143' TERM
 
 # Loads this kernel's fixture module ($NT_FIXTURE); at exit the scenario's own cleanup
 # (on_exit) runs, then `nfctl purge` and `rmmod notifier_fixture`.
@@ -63,12 +67,33 @@ start_top() {
     done
 }
 
-# Stops notifier-top (SIGINT, as Ctrl-C would), waits for it, fails unless it exited with
-# the expected status, and prints its stdout.
+# Whether a process runs (a zombie, exited but not yet waited for, does not).
+running() { st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -c1); [ -n "$st" ] && [ "$st" != Z ]; }
+
+# Stops notifier-top (SIGINT, as Ctrl-C would), waits for it (30 s at most: a hang fails
+# with each thread's state, syscall and kernel stack), fails unless it exited with the
+# expected status, and prints its stdout.
 stop_top_expect() { # status
     kill -INT "$NT_PID"
+    i=0; while running "$NT_PID"; do
+        i=$((i + 1))
+        if [ $i -ge 300 ]; then
+            {
+                echo "notifier-top did not exit within 30 s of SIGINT; its threads:"
+                for t in /proc/"$NT_PID"/task/*; do
+                    echo "$t $(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | cut -c1)" \
+                        "wchan $(cat "$t/wchan") syscall $(cat "$t/syscall")"
+                    cat "$t/stack"
+                done 2>/dev/null
+                tail -n 20 "$NT_ERR"
+            } >&2
+            fail "notifier-top hung after SIGINT"
+        fi
+        sleep 0.1
+    done
     wait "$NT_PID"
     rc=$?
+    NT_PID=
     [ $rc = "$1" ] || { cat "$NT_ERR" "$NT_OUT"; fail "notifier-top exited with $rc, expected $1"; }
     cat "$NT_OUT"
 }

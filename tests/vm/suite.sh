@@ -9,7 +9,8 @@
 # Call Trace in the kernel log while a scenario ran fails it (the console is at loglevel 3;
 # dmesg sees everything), unless it is the report the scenario declares with
 # `# expect-warning: <extended regex>` lines (any of them; a matching line and the rest of its report, up to
-# `</TASK>` or `---[ end trace`, are ignored).
+# `</TASK>` or `---[ end trace`, are ignored). A scenario that leaves a notifier-top
+# session or the fixture module behind fails, and the leftovers are removed.
 # Usage: suite.sh <expected uname -r> <wall|instructions> <scenario folder> [name filter]
 export NT_RELEASE="$1" NT_CLOCK="$2" NT_DIR="$3" NT_FILTER="${4:-}"
 export NT_TOP="$NT_TARGET/release/notifier-top"
@@ -28,6 +29,17 @@ for s in "$NT_DIR"/*.sh; do
     timeout -k 5 "$limit" sh "$s" > "$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
+    # What a scenario left behind would fail the next ones: clean it up, and fail this one.
+    left=
+    if pkill -KILL -x notifier-top; then left="a notifier-top session"; sleep 0.5; fi
+    if grep -q '^notifier_fixture ' /proc/modules; then
+        nfctl purge > /dev/null 2>&1; rmmod notifier_fixture 2>/dev/null
+        left="${left:+$left, }the fixture module"
+    fi
+    if [ -n "$left" ]; then
+        echo "FAIL: $name left $left behind (removed)" >> "$log"
+        [ $rc != 0 ] && [ $rc != 77 ] || rc=1
+    fi
     dmesg > "$VM_OUT/$name.dmesg" 2>&1
     complaints=$(NT_EXPECT="$expect" awk '
         BEGIN { ok = ENVIRON["NT_EXPECT"] }
