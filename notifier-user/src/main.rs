@@ -14,8 +14,10 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
+    // Debug output carries times, so a slow start-up or exit shows where it spends them.
+    let stamps = (cli.verbose >= 2).then_some(env_logger::TimestampPrecision::Millis);
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
+        .format_timestamp(stamps)
         .init();
     match commands::run(cli) {
         Ok(code) => code,

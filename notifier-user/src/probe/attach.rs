@@ -1,5 +1,7 @@
 //! Loading the programs and attaching each hook family in the best mode the kernel allows.
 
+use std::time::Instant;
+
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -44,11 +46,13 @@ impl Probes {
         selection: &Selection,
     ) -> Result<Probes> {
         let (filter, owner_ranges) = selection.resolve(syms)?;
+        let loading = Instant::now();
         let mut ebpf = EbpfLoader::new()
             .override_global(names::LAYOUT, layout, true)
             .override_global(names::FILTER, &filter, true)
             .load(OBJECT)
             .context("loading the eBPF object into the kernel")?;
+        info!("eBPF object loaded in {:.2?}", loading.elapsed());
         // Before any hook: unrelated processes must never reach the ring buffer.
         selection
             .install(&mut ebpf, &owner_ranges)
@@ -100,7 +104,9 @@ impl Probes {
             }
         }
         let mut callbacks = Callbacks::default();
+        let preparing = Instant::now();
         let cb_status = callbacks.prepare(&mut ebpf, forced);
+        info!("callback programs loaded in {:.2?}", preparing.elapsed());
         status.push(cb_status);
         let mut probes = Probes {
             ebpf,
@@ -109,7 +115,17 @@ impl Probes {
             btf,
             walk_ready: false,
         };
+        let preparing = Instant::now();
         let walk = probes.prepare_walk(layout);
+        info!("walker loaded in {:.2?}", preparing.elapsed());
+        for (name, p) in probes.ebpf.programs() {
+            if let Ok(i) = p.info() {
+                debug!(
+                    "program {name}: {:?} instructions verified",
+                    i.verified_instruction_count()
+                );
+            }
+        }
         probes.status.push(walk);
         for (name, _) in KNOWN_CALLBACKS {
             for sym in syms.by_name(name).cloned().collect::<Vec<_>>() {
@@ -127,6 +143,13 @@ impl Probes {
 
     pub fn callback_hooks(&self) -> impl Iterator<Item = &CallbackHook> {
         self.callbacks.hooked()
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        // Detaching (the kernel's trampoline and RCU work) can take long under emulation.
+        debug!("detaching every program");
     }
 }
 
@@ -158,6 +181,7 @@ fn attach_family(
         None => &[Mode::Fentry, Mode::Kprobe],
     };
     let mut failures = Vec::new();
+    let started = Instant::now();
     for &mode in modes {
         match attach_all(ebpf, btf, family.attachments(mode)) {
             Ok(()) => {
@@ -170,7 +194,12 @@ fn attach_family(
                 } else {
                     format!("fallback: {}", failures.join("; "))
                 };
-                info!("hook {}: {mode} ({detail})", family.hook);
+                // Loading (the verifier) and attaching (trampolines) are most of start-up.
+                info!(
+                    "hook {}: {mode} ({detail}) in {:.2?}",
+                    family.hook,
+                    started.elapsed()
+                );
                 return HookStatus::new(family.hook, mode.into(), detail);
             }
             Err(e) => {

@@ -13,10 +13,10 @@ pub mod stacks;
 pub mod tracefs;
 pub mod walk;
 
-use std::path::Path;
+use std::{path::Path, time::Instant};
 
 use anyhow::{Context as _, Result};
-use log::debug;
+use log::{debug, info};
 
 pub use attach::Probes;
 pub use plan::Mode;
@@ -33,10 +33,15 @@ pub fn arm(
 ) -> Result<(Probes, KernelSymbols)> {
     preflight::require_privileges()?;
     preflight::raise_memlock();
+    let reading = Instant::now();
     let btf = layout::open_vmlinux(Path::new(layout::VMLINUX_BTF))?;
     let layout = layout::resolve(&btf).context("resolving the kernel layout from BTF")?;
     debug!("kernel layout: {layout:?}");
     let syms = KernelSymbols::load()?;
+    info!(
+        "kernel layout and symbols read in {:.2?}",
+        reading.elapsed()
+    );
     let probes = Probes::attach(&layout, forced, &syms, rules, selection)?;
     Ok((probes, syms))
 }

@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use log::{debug, warn};
+use log::{debug, info, warn};
 use notifier_common::{Event, EventKind, NO_STACK};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -69,9 +69,11 @@ impl LiveSession {
         let (mut probes, syms) = probe::arm(config.attach, config.rules, &config.selection)?;
         let source = LiveSource::new(&mut probes)?;
         // Live hooks are armed: whatever the walk misses, they report.
+        let walking = Instant::now();
         probes
             .walk(true, &[])
             .context("walking existing intervals")?;
+        info!("existing intervals walked in {:.2?}", walking.elapsed());
         Ok(LiveSession {
             probes,
             source,
