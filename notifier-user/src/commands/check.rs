@@ -4,7 +4,7 @@ use std::{collections::HashSet, process::ExitCode};
 
 use anyhow::Result;
 use notifier_user::{
-    export::{pointers::Pointers, text},
+    export::{escape::Escaped, pointers::Pointers, text},
     pipeline::Pipeline,
     rules::{Engine, RuleId, catalog, info},
     stream::HookStatus,
@@ -62,7 +62,10 @@ fn report_unavailable_rules(status: &[HookStatus], enabled: &HashSet<RuleId>) {
         {
             eprintln!(
                 "notifier-top check: {} {} unavailable: hook {} missing ({})",
-                r.code, r.name, s.hook, s.detail
+                r.code,
+                r.name,
+                s.hook,
+                Escaped::str(&s.detail)
             );
         }
     }
