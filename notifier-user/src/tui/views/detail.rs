@@ -13,6 +13,7 @@ use ratatui::{
 use super::dur;
 use crate::{
     export::{
+        escape::Escaped,
         summary::owner_name,
         trace::{event_name, human_size},
     },
@@ -64,7 +65,7 @@ impl TableList for Intervals<'_> {
             .mm
             .processes
             .iter()
-            .map(|(p, c)| format!("{c}/{p}"))
+            .map(|(p, c)| format!("{}/{p}", Escaped::str(c)))
             .collect();
         format!(
             " {} · {} intervals{} (Esc: back) ",
@@ -87,7 +88,7 @@ impl TableList for Intervals<'_> {
         Row::new(vec![
             format!("{:x}-{:x}", iv.start, iv.last),
             human_size(iv.size()),
-            driver.unwrap_or(owner),
+            Escaped::str(&driver.unwrap_or(owner)).to_string(),
             match iv.state {
                 State::Live => "live".into(),
                 State::DeferredInsert => "deferred".into(),

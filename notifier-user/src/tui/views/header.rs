@@ -7,6 +7,7 @@ use ratatui::{
 };
 
 use crate::{
+    export::escape::Escaped,
     mirror::Counters,
     tui::app::{App, View},
 };
@@ -47,9 +48,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let lines = vec![
         Line::from(vec![
             Span::styled("notifier-top ", bold),
+            // A replay's kernel and label come from a recording and its file name.
             Span::raw(format!(
                 "{} · {} · {:.0}s",
-                app.kernel, app.source_label, app.elapsed_s
+                Escaped::str(&app.kernel),
+                Escaped::str(&app.source_label),
+                app.elapsed_s
             )),
         ]),
         Line::from(vec![
@@ -80,13 +84,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Span::raw(if app.kernel_filter.is_empty() {
                 String::new()
             } else {
-                format!(" · only {}", app.kernel_filter)
+                format!(" · only {}", Escaped::str(&app.kernel_filter))
             }),
             audit(app),
         ]),
         match &app.status {
+            // A status may quote an error, and so a path.
             Some(status) => Line::from(Span::styled(
-                status.as_str(),
+                Escaped::str(status).to_string(),
                 Style::new().fg(Color::Yellow),
             )),
             None => Line::from(Span::styled(
