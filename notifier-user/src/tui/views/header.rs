@@ -1,7 +1,7 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Layout, Rect},
-    style::{Color, Modifier, Style},
+    style::{Modifier, Style},
     text::{Line, Span},
     widgets::{Paragraph, Sparkline},
 };
@@ -41,7 +41,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     let c = &m.counters;
     let lost_style = if c.lost > 0 || c.skipped > 0 || c.callbacks_unobserved > 0 {
-        Style::new().fg(Color::Red)
+        app.palette.alert()
     } else {
         Style::new()
     };
@@ -92,12 +92,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             // A status may quote an error, and so a path.
             Some(status) => Line::from(Span::styled(
                 Escaped::str(status).to_string(),
-                Style::new().fg(Color::Yellow),
+                app.palette.status(),
             )),
-            None => Line::from(Span::styled(
-                modes.join(" "),
-                Style::new().fg(Color::DarkGray),
-            )),
+            None => Line::from(Span::styled(modes.join(" "), app.palette.muted())),
         },
         Line::from(tab_line),
     ];
@@ -107,7 +104,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(
         Sparkline::default()
             .data(&data[start..])
-            .style(Style::new().fg(Color::Cyan)),
+            .style(app.palette.rate()),
         Rect {
             height: spark.height.saturating_sub(1),
             ..spark
@@ -121,7 +118,7 @@ fn audit(app: &App) -> Span<'static> {
     match (a.mms_checked, a.drifted()) {
         (0, 0) => Span::raw(""),
         (n, 0) => Span::raw(format!(" · audit ok ({n} mm checks)")),
-        (_, d) => Span::styled(format!(" · DRIFT {d}"), Style::new().fg(Color::Red)),
+        (_, d) => Span::styled(format!(" · DRIFT {d}"), app.palette.alert()),
     }
 }
 
