@@ -207,9 +207,11 @@ impl Event {
         self.pid_tgid as u32
     }
 
-    pub fn comm_str(&self) -> &str {
+    /// `comm` up to its NUL: bytes the process chose (`prctl(PR_SET_NAME)`), not
+    /// necessarily UTF-8 nor printable. Userspace shows them escaped.
+    pub fn comm_bytes(&self) -> &[u8] {
         let len = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
-        core::str::from_utf8(&self.comm[..len]).unwrap_or("?")
+        &self.comm[..len]
     }
 
     pub const fn kind(&self) -> Option<EventKind> {

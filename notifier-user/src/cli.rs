@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use notifier_user::{
     pipeline::TraceFormat,
     probe::{Mode, filter::Selection},
-    rules::{RuleId, Thresholds, catalog},
+    rules::{Engine, RuleId, Thresholds, catalog},
     session::Config,
 };
 
@@ -42,7 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The interactive view (default when no command is given and stdout is a terminal).
-    Top(CaptureArgs),
+    Top(TopArgs),
     /// Stream decoded events to stdout (default without a terminal).
     Trace(TraceArgs),
     /// Capture to a recording file that `replay` can read back.
@@ -120,6 +120,56 @@ impl CaptureArgs {
     }
 }
 
+/// The rule options of every command that shows findings (`check`, `top`, `replay`),
+/// defined once so that the view can be told to ignore what `check` is told to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleArgs {
+    /// Rules to leave out (repeatable).
+    #[arg(long, value_enum, value_name = "RULE")]
+    pub disable: Vec<RuleId>,
+    /// NT008: report callbacks slower than this (default 5ms).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub slow_callback: Option<Duration>,
+    /// NT009: report read_begin calls blocked longer than this (default 10ms).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub read_begin_wait: Option<Duration>,
+}
+
+impl RuleArgs {
+    /// Every rule but the disabled ones.
+    pub fn enabled(&self) -> HashSet<RuleId> {
+        catalog()
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !self.disable.contains(id))
+            .collect()
+    }
+
+    /// The defaults, with the latency thresholds given on the command line.
+    pub fn thresholds(&self) -> Thresholds {
+        let defaults = Thresholds::default();
+        let ns = |d: Option<Duration>, default: u64| d.map_or(default, |d| d.as_nanos() as u64);
+        Thresholds {
+            slow_callback_ns: ns(self.slow_callback, defaults.slow_callback_ns),
+            read_begin_wait_ns: ns(self.read_begin_wait, defaults.read_begin_wait_ns),
+            ..defaults
+        }
+    }
+
+    /// The rule engine these options ask for.
+    pub fn engine(&self) -> Engine {
+        Engine::new(Some(&self.enabled()), self.thresholds())
+    }
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct TraceArgs {
     #[command(flatten)]
@@ -160,6 +210,8 @@ pub struct ReplayArgs {
     /// Show kernel pointers in exports instead of hashes.
     #[arg(long)]
     pub raw_pointers: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
 }
 
 impl ReplayArgs {
@@ -231,35 +283,6 @@ pub struct CheckArgs {
     /// Print a rule's explanation and fix, and exit.
     #[arg(long, value_enum, value_name = "RULE")]
     pub explain: Option<RuleId>,
-    /// Rules to leave out (repeatable).
-    #[arg(long, value_enum, value_name = "RULE")]
-    pub disable: Vec<RuleId>,
-    /// NT008: report callbacks slower than this (default 5ms).
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub slow_callback: Option<Duration>,
-    /// NT009: report read_begin calls blocked longer than this (default 10ms).
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub read_begin_wait: Option<Duration>,
-}
-
-impl CheckArgs {
-    /// Every rule but the disabled ones.
-    pub fn enabled(&self) -> HashSet<RuleId> {
-        catalog()
-            .iter()
-            .map(|r| r.id)
-            .filter(|id| !self.disable.contains(id))
-            .collect()
-    }
-
-    /// The defaults, with the latency thresholds given on the command line.
-    pub fn thresholds(&self) -> Thresholds {
-        let defaults = Thresholds::default();
-        let ns = |d: Option<Duration>, default: u64| d.map_or(default, |d| d.as_nanos() as u64);
-        Thresholds {
-            slow_callback_ns: ns(self.slow_callback, defaults.slow_callback_ns),
-            read_begin_wait_ns: ns(self.read_begin_wait, defaults.read_begin_wait_ns),
-            ..defaults
-        }
-    }
+    #[command(flatten)]
+    pub rules: RuleArgs,
 }

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use notifier_user::export::escape::Escaped;
 
 mod cli;
 mod commands;
@@ -15,16 +16,33 @@ fn main() -> ExitCode {
         _ => "debug",
     };
     // Debug output carries times, so a slow start-up or exit shows where it spends them.
-    let stamps = (cli.verbose >= 2).then_some(env_logger::TimestampPrecision::Millis);
+    let stamps = cli.verbose >= 2;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(stamps)
+        // Log records quote symbol names, kernel errors and file names: escaped, like
+        // every other output (export::escape).
+        .format(move |buf, record| {
+            use std::io::Write as _;
+            if stamps {
+                write!(buf, "[{} ", buf.timestamp_millis())?;
+            } else {
+                write!(buf, "[")?;
+            }
+            writeln!(
+                buf,
+                "{:<5} {}] {}",
+                record.level(),
+                record.target(),
+                Escaped::text(&record.args().to_string())
+            )
+        })
         .init();
     match commands::run(cli) {
         Ok(code) => code,
         // The reader went away (`trace | head`): nobody is left to tell.
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("notifier-top: error: {e:#}");
+            // The chain names files and quotes the kernel and recordings.
+            eprintln!("notifier-top: error: {}", Escaped::text(&format!("{e:#}")));
             ExitCode::from(commands::COULD_NOT_RUN)
         }
     }

@@ -92,3 +92,41 @@ fn filters_that_can_never_match_are_refused_up_front() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// The codes of the findings `replay RECORDING args…` reports in its summary.
+fn replay_findings(args: &[&str]) -> Vec<String> {
+    let recording = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vm-7.3.ntrec");
+    let out = top()
+        .args(["replay", recording, "--summary-json", "-"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_command_that_shows_findings_takes_the_same_rule_options() {
+    for cmd in ["check", "top", "replay"] {
+        let out = top().args([cmd, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for opt in ["--disable <RULE>", "--slow-callback", "--read-begin-wait"] {
+            assert!(help.contains(opt), "{cmd} --help lacks {opt}:\n{help}");
+        }
+    }
+    // The recording's findings: NT004 once, NT008 twice at the default 5 ms.
+    let all = replay_findings(&[]);
+    let without = replay_findings(&["--disable", "slow-callback"]);
+    assert_eq!(without, ["NT004"], "all: {all:?}");
+    let slow = |codes: &[String]| codes.iter().filter(|c| *c == "NT008").count();
+    let strict = replay_findings(&["--slow-callback", "1ns"]);
+    assert!(slow(&strict) > slow(&all), "{strict:?}");
+    let lenient = replay_findings(&["--slow-callback", "1h"]);
+    assert_eq!(slow(&lenient), 0, "{lenient:?}");
+}

@@ -14,10 +14,17 @@ use notifier_user::{
     stream::Sink as _,
     tui::{
         app::{App, View},
-        input, views,
+        input,
+        palette::Palette,
+        views,
     },
 };
-use ratatui::{Terminal, backend::TestBackend, buffer::Buffer, style::Modifier};
+use ratatui::{
+    Terminal,
+    backend::TestBackend,
+    buffer::Buffer,
+    style::{Color, Modifier},
+};
 
 const RECORDING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vm-7.3.ntrec");
 
@@ -278,4 +285,43 @@ fn each_view_keeps_its_own_selection() {
         s.contains("/157 · 58 intervals"),
         "the third process's detail:\n{s}"
     );
+}
+
+/// Every view's colours, in the buffer: (cells with a colour, cells reversed).
+fn colours(app: &mut App) -> (usize, usize) {
+    let (mut coloured, mut reversed) = (0, 0);
+    for k in ['1', '2', '3', '4'] {
+        key(app, KeyCode::Char(k));
+        if k == '1' {
+            key(app, KeyCode::Enter); // the detail view's address-space map
+        }
+        let buf = draw(app, 120, 32);
+        coloured += buf
+            .content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count();
+        reversed += buf
+            .content()
+            .iter()
+            .filter(|c| c.modifier.contains(Modifier::REVERSED))
+            .count();
+        key(app, KeyCode::Esc);
+    }
+    (coloured, reversed)
+}
+
+#[test]
+fn no_color_draws_without_colours_but_keeps_the_selection_visible() {
+    let mut app = app();
+    app.palette = Palette::from_no_color(None);
+    let (coloured, _) = colours(&mut app);
+    assert!(coloured > 0, "the views use colours when allowed");
+    app.palette = Palette::from_no_color(Some("1".as_ref()));
+    let (coloured, reversed) = colours(&mut app);
+    assert_eq!(
+        coloured, 0,
+        "NO_COLOR=1: no foreground or background colour"
+    );
+    assert!(reversed > 0, "the selection and the tabs stay reversed");
 }

@@ -4,9 +4,9 @@ use std::{collections::HashSet, process::ExitCode};
 
 use anyhow::Result;
 use notifier_user::{
-    export::{pointers::Pointers, text},
+    export::{escape::Escaped, pointers::Pointers, text},
     pipeline::Pipeline,
-    rules::{Engine, RuleId, catalog, info},
+    rules::{RuleId, catalog, info},
     stream::HookStatus,
 };
 
@@ -18,9 +18,9 @@ pub async fn run(args: CheckArgs) -> Result<ExitCode> {
         println!("{}", text::explanation(info(rule)));
         return Ok(ExitCode::SUCCESS);
     }
-    let enabled = args.enabled();
+    let enabled = args.rules.enabled();
     let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
-    p.rules = Some(Engine::new(Some(&enabled), args.thresholds()));
+    p.rules = Some(args.rules.engine());
     let mut capture = Capture::start(&args.capture.config(true))?;
     capture.adopt_owners(&mut p);
     report_unavailable_rules(capture.session.hook_status(), &enabled);
@@ -62,7 +62,10 @@ fn report_unavailable_rules(status: &[HookStatus], enabled: &HashSet<RuleId>) {
         {
             eprintln!(
                 "notifier-top check: {} {} unavailable: hook {} missing ({})",
-                r.code, r.name, s.hook, s.detail
+                r.code,
+                r.name,
+                s.hook,
+                Escaped::str(&s.detail)
             );
         }
     }

@@ -23,7 +23,7 @@ use notifier_user::{
     stream::{Sink as _, StreamEnd},
 };
 
-use crate::cli::{CaptureArgs, Cli, Command, TraceArgs};
+use crate::cli::{Cli, Command, TopArgs, TraceArgs};
 
 // Exit status 0: ran and found nothing (or the command does not look for findings).
 /// Exit status: `check` found something (or, with `--fail-on-loss`, missed something).
@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .build()?;
     let interactive = std::io::stdout().is_terminal();
     let default = if interactive {
-        Command::Top(CaptureArgs::default())
+        Command::Top(TopArgs::default())
     } else {
         Command::Trace(TraceArgs::default())
     };

@@ -1,11 +1,11 @@
 //! `notifier-top record`: a capture to a recording `replay` can read back.
 
-use std::{fs, process::ExitCode};
+use std::{fs, os::unix::ffi::OsStrExt as _, process::ExitCode};
 
 use anyhow::Result;
 use notifier_common::EVENT_SIZE;
 use notifier_user::{
-    export::{pointers::Pointers, unix_now},
+    export::{escape::Escaped, pointers::Pointers, unix_now},
     pipeline::Pipeline,
     record::{Header, RecordingWriter},
 };
@@ -34,7 +34,7 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     let written = p.finish()?.unwrap_or(0);
     eprintln!(
         "notifier-top: {written} events recorded to {} ({})",
-        args.output.display(),
+        Escaped::bytes(args.output.as_os_str().as_bytes()),
         end.loss
     );
     capture.write_summary(&p, args.capture.summary_json.as_deref())?;

@@ -7,7 +7,6 @@ use notifier_user::{
     export::pointers::Pointers,
     pipeline::Pipeline,
     record::RecordingReader,
-    rules::{Engine, Thresholds},
     source,
     tui::{self, app::App},
 };
@@ -20,7 +19,7 @@ pub async fn run(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
         .with_context(|| format!("opening {}", args.file.display()))?;
     let header = reader.header().clone();
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
-    p.rules = Some(Engine::new(None, Thresholds::default()));
+    p.rules = Some(args.rules.engine());
     p.trace = args.trace_format();
     let complete = source::replay(reader, &mut p)
         .with_context(|| format!("replaying {}", args.file.display()))?;

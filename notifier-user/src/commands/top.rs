@@ -6,16 +6,20 @@ use anyhow::Result;
 use notifier_user::{
     export::pointers::Pointers,
     pipeline::Pipeline,
-    rules::{Engine, Thresholds},
     tui::{self, app::App},
 };
 
 use super::Capture;
-use crate::cli::CaptureArgs;
+use crate::cli::TopArgs;
 
-pub async fn run(args: CaptureArgs) -> Result<ExitCode> {
+pub async fn run(
+    TopArgs {
+        capture: args,
+        rules,
+    }: TopArgs,
+) -> Result<ExitCode> {
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
-    p.rules = Some(Engine::new(None, Thresholds::default()));
+    p.rules = Some(rules.engine());
     let config = args.config(false);
     let mut capture = Capture::start(&config)?;
     capture.session.enable_cost_stats();

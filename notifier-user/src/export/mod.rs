@@ -1,6 +1,7 @@
 //! Outputs read from the model: the JSON summary, snapshots, trace lines, the commands'
-//! text, and pointer redaction.
+//! text, pointer redaction, and the escaping of outside text in all that people read.
 
+pub mod escape;
 pub mod pointers;
 pub mod snapshot;
 pub mod summary;

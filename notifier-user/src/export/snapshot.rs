@@ -1,14 +1,19 @@
 //! Per-process interval snapshots (`notifier-top snapshot`, the TUI's `w` key): what each
 //! process has registered, with per-interval statistics. JSON follows
 //! docs/snapshot.schema.json (versioned by `schema_version`); CSV has one row per interval
-//! with the process columns repeated, for spreadsheets and `sort`/`awk`.
+//! with the process columns repeated, for spreadsheets and `sort`/`awk`. The CSV's text
+//! from outside (comms, owners, drivers) is escaped as on a terminal, and defused for
+//! spreadsheets (see `cell`); fields are quoted where they need it.
 
 use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
 
-use super::summary::{self, Context, IntervalSummary, Process};
+use super::{
+    escape::Escaped,
+    summary::{self, Context, IntervalSummary, Process},
+};
 use crate::mirror::State;
 
 /// 2: `hmm` per process and `faults` per interval (present only when the HMM layer did
@@ -74,8 +79,8 @@ struct Row<'a> {
     last: &'a str,
     size: u64,
     state: State,
-    owner: &'a str,
-    driver: &'a str,
+    owner: String,
+    driver: String,
     inserted_by: u32,
     invalidations: u32,
     unmap_invalidations: u32,
@@ -99,13 +104,22 @@ pub fn write_csv(s: &Snapshot, out: impl Write) -> Result<()> {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(" ");
-        let comms = p.comms.join(" ");
+        let comms = cell(&p.comms.join(" "));
         for iv in &p.intervals {
             w.serialize(row(p, iv, &tgids, &comms))?;
         }
     }
     w.flush()?;
     Ok(())
+}
+
+/// A text cell from outside notifier-top: escaped (no control character reaches a terminal
+/// that shows the file), and with a leading `'` where it starts with `=`, `+`, `-`, `@`,
+/// TAB or CR, which would make a spreadsheet read it as a formula (OWASP's "CSV
+/// injection").
+fn cell(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    format!("{}{}", if formula { "'" } else { "" }, Escaped::str(s))
 }
 
 fn row<'a>(p: &'a Process, iv: &'a IntervalSummary, tgids: &str, comms: &str) -> Row<'a> {
@@ -119,8 +133,8 @@ fn row<'a>(p: &'a Process, iv: &'a IntervalSummary, tgids: &str, comms: &str) ->
         last: &iv.last,
         size: iv.size,
         state: iv.state,
-        owner: &iv.owner,
-        driver: iv.driver.as_deref().unwrap_or(""),
+        owner: cell(&iv.owner),
+        driver: cell(iv.driver.as_deref().unwrap_or("")),
         inserted_by: iv.inserted_by,
         invalidations: iv.invalidations,
         unmap_invalidations: iv.unmap_invalidations,
@@ -133,5 +147,20 @@ fn row<'a>(p: &'a Process, iv: &'a IntervalSummary, tgids: &str, comms: &str) ->
         read_begins: iv.read_begins,
         read_begin_waits: iv.read_begin_waits,
         read_begin_wait_max_ns: iv.read_begin_wait_max_ns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_evaluate_are_defused() {
+        for s in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(cell(s).starts_with('\''), "{s:?}: {}", cell(s));
+        }
+        assert_eq!(cell("\t=x"), r"'\x09=x");
+        assert_eq!(cell("nfctl"), "nfctl");
+        assert_eq!(cell("a=b"), "a=b", "only a leading sign makes a formula");
     }
 }

@@ -1,13 +1,23 @@
 //! The human-readable text of the commands that are not a view: the hook table, the
 //! ready line, findings and rule explanations. JSON goes through serde; this is the rest.
 
-use crate::{export::summary::FindingSummary, rules::RuleInfo, stream::HookStatus};
+use crate::{
+    export::{escape::Escaped, summary::FindingSummary},
+    rules::RuleInfo,
+    stream::HookStatus,
+};
 
 /// `probes`: one row per hook family.
 pub fn hook_table(status: &[HookStatus]) -> String {
     let mut s = format!("{:<14} {:<10} detail\n", "hook", "mode");
     for h in status {
-        s.push_str(&format!("{:<14} {:<10} {}\n", h.hook, h.mode, h.detail));
+        // A detail quotes the kernel's error, or a recording's header.
+        s.push_str(&format!(
+            "{:<14} {:<10} {}\n",
+            h.hook,
+            h.mode,
+            Escaped::str(&h.detail)
+        ));
     }
     s
 }
@@ -43,15 +53,15 @@ pub fn finding(f: &FindingSummary) -> String {
         f.finding.code,
         f.finding.severity,
         f.finding.name,
-        f.finding.comm,
+        Escaped::str(&f.finding.comm),
         f.finding.tgid,
-        f.owner_name,
+        Escaped::str(&f.owner_name),
         iv,
         f.finding.count,
         f.finding.detail
     );
     for frame in f.stack_frames.iter().flatten() {
-        s.push_str(&format!("\n    {frame}"));
+        s.push_str(&format!("\n    {}", Escaped::str(frame)));
     }
     s
 }

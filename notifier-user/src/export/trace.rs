@@ -1,11 +1,11 @@
 //! One event as a line: for people (`notifier-top trace`) or as JSON (`--json`).
 
-use std::fmt::Write as _;
+use std::{borrow::Cow, fmt::Write as _};
 
 use notifier_common::{Event, EventKind, Hazard, MigrateSelect, MmuEvent, flags};
 use serde::Serialize;
 
-use super::pointers::Pointers;
+use super::{escape::Escaped, pointers::Pointers};
 use crate::symbols::Symbol;
 
 /// Names the `flags` bits set on an event.
@@ -74,7 +74,7 @@ struct JsonEvent<'a> {
     kind: &'static str,
     tgid: u32,
     tid: u32,
-    comm: &'a str,
+    comm: Cow<'a, str>,
     mm: String,
     sub: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,7 +135,9 @@ pub fn json(ev: &Event, owner: Option<&Symbol>, ptr: &Pointers) -> String {
         kind: kind.map_or("unknown", EventKind::name),
         tgid: ev.tgid(),
         tid: ev.tid(),
-        comm: ev.comm_str(),
+        // JSON strings hold text: bytes that are not UTF-8 become U+FFFD; control
+        // characters are escaped by the encoder.
+        comm: String::from_utf8_lossy(ev.comm_bytes()),
         mm: ptr.show(ev.mm),
         sub: ptr.show(ev.sub),
         start: has_range(ev, k).then(|| format!("0x{:x}", ev.start)),
@@ -164,7 +166,7 @@ pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
         s,
         "{:>12.6} {:<16} {:>7}:{:<7} {:<24}",
         ev.ts_ns.saturating_sub(t0_ns) as f64 / 1e9,
-        ev.comm_str(),
+        Escaped::bytes(ev.comm_bytes()),
         ev.tgid(),
         ev.tid(),
         kind.map_or("unknown", EventKind::name)
@@ -201,7 +203,7 @@ pub fn human(ev: &Event, t0_ns: u64, owner: Option<&Symbol>) -> String {
         _ => {}
     }
     if let Some(o) = owner {
-        let _ = write!(s, " {}", o.display());
+        let _ = write!(s, " {}", Escaped::str(&o.display()));
     }
     let f = flag_names(ev.flags);
     if !f.is_empty() {

@@ -720,7 +720,11 @@ fn mm_entry<'a>(mms: &'a mut FxHashMap<u64, Mm>, ev: &Event) -> &'a mut Mm {
         Some(EventKind::Insert | EventKind::Existing | EventKind::MmWalked | EventKind::MmRegister)
     );
     if user && ev.tgid() != 0 && !m.processes.contains_key(&ev.tgid()) {
-        m.processes.insert(ev.tgid(), ev.comm_str().to_owned());
+        // Not UTF-8: the model keeps what can be read (U+FFFD for the rest), escaped when shown.
+        m.processes.insert(
+            ev.tgid(),
+            String::from_utf8_lossy(ev.comm_bytes()).into_owned(),
+        );
     }
     m
 }

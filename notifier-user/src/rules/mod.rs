@@ -288,7 +288,12 @@ impl Engine {
         for rule in &mut self.rules {
             rule.observe(ev, &self.seen, &mut self.hits);
         }
-        self.record(ev.ts_ns, ev.tgid(), ev.comm_str(), ev.mm);
+        self.record(
+            ev.ts_ns,
+            ev.tgid(),
+            &String::from_utf8_lossy(ev.comm_bytes()),
+            ev.mm,
+        );
         if kind == EventKind::RemoveEnd {
             self.seen.remove(ev.sub);
         }

@@ -45,8 +45,14 @@ impl Rule for OutlivesProcess {
     fn observe(&mut self, ev: &Event, _seen: &Seen, _out: &mut Vec<Hit>) {
         match ev.kind() {
             Some(EventKind::MmRelease) => {
-                self.released
-                    .insert(ev.mm, (ev.ts_ns, ev.tgid(), ev.comm_str().to_owned()));
+                self.released.insert(
+                    ev.mm,
+                    (
+                        ev.ts_ns,
+                        ev.tgid(),
+                        String::from_utf8_lossy(ev.comm_bytes()).into_owned(),
+                    ),
+                );
             }
             Some(EventKind::MmDestroy) => {
                 self.released.remove(&ev.mm);

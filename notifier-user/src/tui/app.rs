@@ -5,7 +5,7 @@ use std::{collections::VecDeque, path::Path};
 
 use notifier_common::{Event, EventKind};
 
-use super::table::Cursor;
+use super::{palette::Palette, table::Cursor};
 use crate::{
     export::{snapshot::Meta, unix_now, write_atomically},
     pipeline::Pipeline,
@@ -117,6 +117,8 @@ pub struct App {
     /// The outcome of the last action (a snapshot written, or why not).
     pub status: Option<String>,
     pub quit: bool,
+    /// Colours, unless NO_COLOR.
+    pub palette: Palette,
 }
 
 impl App {
@@ -150,6 +152,7 @@ impl App {
             audit_requested: false,
             status: None,
             quit: false,
+            palette: Palette::from_env(),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod input;
 pub mod keys;
+pub mod palette;
 pub mod rows;
 pub mod table;
 pub mod views;

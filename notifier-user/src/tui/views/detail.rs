@@ -5,7 +5,6 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Layout, Rect},
-    style::{Color, Style},
     text::{Line, Span},
     widgets::{Block, Paragraph, Row},
 };
@@ -13,12 +12,14 @@ use ratatui::{
 use super::dur;
 use crate::{
     export::{
+        escape::Escaped,
         summary::owner_name,
         trace::{event_name, human_size},
     },
     mirror::{Interval, Mm, Sketch, State},
     tui::{
         app::{App, View},
+        palette::Palette,
         table::{self, TableList},
     },
 };
@@ -64,7 +65,7 @@ impl TableList for Intervals<'_> {
             .mm
             .processes
             .iter()
-            .map(|(p, c)| format!("{c}/{p}"))
+            .map(|(p, c)| format!("{}/{p}", Escaped::str(c)))
             .collect();
         format!(
             " {} · {} intervals{} (Esc: back) ",
@@ -87,7 +88,7 @@ impl TableList for Intervals<'_> {
         Row::new(vec![
             format!("{:x}-{:x}", iv.start, iv.last),
             human_size(iv.size()),
-            driver.unwrap_or(owner),
+            Escaped::str(&driver.unwrap_or(owner)).to_string(),
             match iv.state {
                 State::Live => "live".into(),
                 State::DeferredInsert => "deferred".into(),
@@ -164,6 +165,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             intervals.mm,
             &intervals.ivs[first..],
             map_area.width.saturating_sub(2) as usize,
+            app.palette,
         ))
         .block(Block::bordered().title(
             " address-space map: █ registered  ▒ invalidated  ╳ unmapped inside an interval ",
@@ -202,7 +204,7 @@ const MAP_LINES: usize = 8;
 
 /// One line per interval (the first `MAP_LINES` of `ivs`), each scaled to the interval itself
 /// so that holes show however small the interval is next to its neighbours.
-fn map(mm: &Mm, ivs: &[(u64, &Interval)], width: usize) -> Vec<Line<'static>> {
+fn map(mm: &Mm, ivs: &[(u64, &Interval)], width: usize, palette: Palette) -> Vec<Line<'static>> {
     if ivs.is_empty() {
         return vec![Line::raw("no intervals")];
     }
@@ -223,16 +225,11 @@ fn map(mm: &Mm, ivs: &[(u64, &Interval)], width: usize) -> Vec<Line<'static>> {
                 let mark = if ev == 0 { '╳' } else { '▒' };
                 cells[cell(s.max(iv.start))..=cell(l.min(iv.last))].fill(mark);
             }
-            let color = match iv.state {
-                State::Live => Color::Green,
-                State::DeferredInsert => Color::Yellow,
-                State::Removing => Color::Red,
-            };
             Line::from(vec![
                 Span::raw(format!("{:>12x}  ", iv.start)),
                 Span::styled(
                     cells.into_iter().collect::<String>(),
-                    Style::new().fg(color),
+                    palette.interval(iv.state),
                 ),
             ])
         })

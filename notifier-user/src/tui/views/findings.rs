@@ -5,7 +5,7 @@ use ratatui::{
 };
 
 use crate::{
-    export::summary::owner_name,
+    export::{escape::Escaped, summary::owner_name},
     rules::Finding,
     tui::{
         app::{App, View},
@@ -60,8 +60,8 @@ impl TableList for Findings<'_> {
             x.code.to_owned(),
             format!("{:?}", x.severity),
             x.name.to_owned(),
-            format!("{}/{}", x.comm, x.tgid),
-            owner_name(x.owner, &self.app.pipeline.owners).0,
+            format!("{}/{}", Escaped::str(&x.comm), x.tgid),
+            Escaped::str(&owner_name(x.owner, &self.app.pipeline.owners).0).to_string(),
             x.count.to_string(),
             x.detail.clone(),
         ])

@@ -1,12 +1,13 @@
 use ratatui::{
     Frame,
     layout::{Constraint, Layout, Rect},
-    style::{Color, Modifier, Style},
+    style::{Modifier, Style},
     text::{Line, Span},
     widgets::{Paragraph, Sparkline},
 };
 
 use crate::{
+    export::escape::Escaped,
     mirror::Counters,
     tui::app::{App, View},
 };
@@ -40,16 +41,19 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     let c = &m.counters;
     let lost_style = if c.lost > 0 || c.skipped > 0 || c.callbacks_unobserved > 0 {
-        Style::new().fg(Color::Red)
+        app.palette.alert()
     } else {
         Style::new()
     };
     let lines = vec![
         Line::from(vec![
             Span::styled("notifier-top ", bold),
+            // A replay's kernel and label come from a recording and its file name.
             Span::raw(format!(
                 "{} · {} · {:.0}s",
-                app.kernel, app.source_label, app.elapsed_s
+                Escaped::str(&app.kernel),
+                Escaped::str(&app.source_label),
+                app.elapsed_s
             )),
         ]),
         Line::from(vec![
@@ -80,19 +84,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Span::raw(if app.kernel_filter.is_empty() {
                 String::new()
             } else {
-                format!(" · only {}", app.kernel_filter)
+                format!(" · only {}", Escaped::str(&app.kernel_filter))
             }),
             audit(app),
         ]),
         match &app.status {
+            // A status may quote an error, and so a path.
             Some(status) => Line::from(Span::styled(
-                status.as_str(),
-                Style::new().fg(Color::Yellow),
+                Escaped::str(status).to_string(),
+                app.palette.status(),
             )),
-            None => Line::from(Span::styled(
-                modes.join(" "),
-                Style::new().fg(Color::DarkGray),
-            )),
+            None => Line::from(Span::styled(modes.join(" "), app.palette.muted())),
         },
         Line::from(tab_line),
     ];
@@ -102,7 +104,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(
         Sparkline::default()
             .data(&data[start..])
-            .style(Style::new().fg(Color::Cyan)),
+            .style(app.palette.rate()),
         Rect {
             height: spark.height.saturating_sub(1),
             ..spark
@@ -116,7 +118,7 @@ fn audit(app: &App) -> Span<'static> {
     match (a.mms_checked, a.drifted()) {
         (0, 0) => Span::raw(""),
         (n, 0) => Span::raw(format!(" · audit ok ({n} mm checks)")),
-        (_, d) => Span::styled(format!(" · DRIFT {d}"), Style::new().fg(Color::Red)),
+        (_, d) => Span::styled(format!(" · DRIFT {d}"), app.palette.alert()),
     }
 }
 

@@ -6,7 +6,7 @@ use ratatui::{
 
 use super::dur;
 use crate::{
-    export::summary::owner_name,
+    export::{escape::Escaped, summary::owner_name},
     mirror::Owner,
     tui::{
         app::{App, View},
@@ -64,8 +64,8 @@ impl TableList for Owners<'_> {
         let (addr, o, live) = self.owners[i];
         let (name, driver) = owner_name(addr, &self.app.pipeline.owners);
         Row::new(vec![
-            driver.unwrap_or_else(|| "?".into()),
-            name,
+            driver.map_or_else(|| "?".into(), |d| Escaped::str(&d).to_string()),
+            Escaped::str(&name).to_string(),
             live.to_string(),
             o.inserts.to_string(),
             o.removes.to_string(),

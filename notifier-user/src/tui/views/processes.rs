@@ -6,7 +6,7 @@ use ratatui::{
 
 use super::dur;
 use crate::{
-    export::trace::human_size,
+    export::{escape::Escaped, trace::human_size},
     tui::{
         app::{App, SortKey, View},
         rows::{ProcessRow, process_rows},
@@ -62,9 +62,9 @@ impl TableList for Processes {
         Row::new(vec![
             Cell::from(r.pids.as_str()),
             Cell::from(if r.exited {
-                format!("{} (exited)", r.comm)
+                format!("{} (exited)", Escaped::str(&r.comm))
             } else {
-                r.comm.clone()
+                Escaped::str(&r.comm).to_string()
             }),
             Cell::from(r.live.to_string()),
             Cell::from(r.deferred.to_string()),
