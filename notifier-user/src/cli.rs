@@ -196,7 +196,7 @@ pub struct SnapshotArgs {
     pub filter: FilterArgs,
     #[arg(long, value_enum, default_value_t)]
     pub format: SnapshotFormat,
-    /// File to write (atomically, mode 0600); default: stdout.
+    /// File to write (atomically, mode 0600); default and `-`: stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Show kernel pointers instead of per-run hashes (they defeat KASLR).

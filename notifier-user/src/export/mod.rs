@@ -8,13 +8,19 @@ pub mod text;
 pub mod trace;
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{BufWriter, Write as _},
+    fs::{File, OpenOptions},
+    io::{self, BufWriter, Write},
     os::unix::fs::OpenOptionsExt as _,
     path::Path,
 };
 
 use anyhow::{Context as _, Result};
+
+/// The convention of every file option: `-` is stdout; a file named `-` is reached as
+/// `./-`.
+pub fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
 
 /// Creates (truncating) a file only its owner can read: exports and recordings hold kernel
 /// pointers or enough about processes to stay private. Callers write to a temporary name
@@ -29,26 +35,45 @@ pub fn create_private(path: &Path) -> Result<File> {
         .with_context(|| format!("creating {}", path.display()))
 }
 
-/// Writes `path` whole or not at all: into a private temporary beside it, synced, then
-/// renamed over `path`.
+/// Writes an output whole: to stdout for `-`, otherwise as [`write_atomically`] does.
+pub fn write_output(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if is_stdio(path) {
+        let mut out = io::stdout().lock();
+        write(&mut out)?;
+        return out.flush().context("writing to stdout");
+    }
+    write_atomically(path, |w| write(w))
+}
+
+/// Writes `path` whole or not at all, mode 0600 (exports hold kernel pointers or enough
+/// about processes to stay private): into a temporary beside it, synced, then renamed over
+/// `path`. The temporary has a random name and is created exclusively, so a file or link
+/// planted beside the target in a shared directory is neither written through nor
+/// replaced; the rename replaces a link at `path` itself rather than following it.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
 ) -> Result<()> {
-    let tmp = path.with_extension("partial");
     let result = (|| -> Result<()> {
-        let mut f = create_private(&tmp)?;
-        let mut w = BufWriter::new(&mut f);
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path.file_name().context("the path has no file name")?;
+        // Dropped on an error, the temporary is removed.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temporary in {}", dir.display()))?;
+        let mut w = BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
         w.flush()?;
         drop(w);
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path)?;
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
     result.with_context(|| format!("writing {}", path.display()))
 }
 
@@ -58,3 +83,6 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests;
