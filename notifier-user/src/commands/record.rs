@@ -2,7 +2,7 @@
 
 use std::{fs, process::ExitCode};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use notifier_common::EVENT_SIZE;
 use notifier_user::{
     export::{pointers::Pointers, unix_now},
@@ -30,11 +30,13 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     let mut p = Pipeline::new(Pointers::new(args.capture.raw_pointers));
     p.recording = Some(RecordingWriter::create(&args.output, &header)?);
     capture.adopt_owners(&mut p);
-    let end = capture.run(&mut p, args.capture.duration).await?;
-    let written = p.finish()?.unwrap_or(0);
+    let to = args.output.display();
+    let end = capture.run(&mut p, args.capture.duration).await;
+    let (written, end) = end
+        .and_then(|end| Ok((p.finish()?.unwrap_or(0), end)))
+        .with_context(|| format!("recording to {to} stopped; its complete blocks replay"))?;
     eprintln!(
-        "notifier-top: {written} events recorded to {} ({})",
-        args.output.display(),
+        "notifier-top: {written} events recorded to {to} ({})",
         end.loss
     );
     capture.write_summary(&p, args.capture.summary_json.as_deref())?;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use notifier_user::{
     export::pointers::Pointers,
     pipeline::Pipeline,
@@ -16,23 +16,24 @@ use super::write_json;
 use crate::cli::ReplayArgs;
 
 pub async fn run(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
-    let reader = RecordingReader::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
+    let name = args.file.display();
+    let reader = RecordingReader::open(&args.file).with_context(|| format!("opening {name}"))?;
     let header = reader.header().clone();
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
     p.rules = Some(Engine::new(None, Thresholds::default()));
     p.trace = args.trace_format();
-    let complete = source::replay(reader, &mut p)
-        .with_context(|| format!("replaying {}", args.file.display()))?;
-    if !complete {
-        bail!("{}: recording has no end record", args.file.display());
-    }
+    let cut = source::replay(reader, &mut p).with_context(|| format!("replaying {name}"))?;
     p.finish()?;
+    if let Some(cut) = cut {
+        eprintln!("notifier-top: {name}: {cut} Everything before the cut was replayed.");
+    }
     if let Some(path) = &args.summary_json {
-        write_json(path, &p.summary(&header.kernel, &header.attach))?;
+        let mut summary = p.summary(&header.kernel, &header.attach);
+        summary.recording_cut = cut;
+        write_json(path, &summary)?;
     }
     if interactive && !args.trace && args.summary_json.is_none() {
-        let label = format!("replay of {}", args.file.display());
+        let label = format!("replay of {name}");
         tui::run_replay(App::new(p, header.kernel, header.attach, label)).await?;
     }
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ pub mod trace;
 
 use std::{
     fs::{File, OpenOptions},
-    io::{self, BufWriter, Write},
+    io::{self, BufWriter, ErrorKind, Write},
     os::unix::fs::OpenOptionsExt as _,
     path::Path,
 };
@@ -22,17 +22,26 @@ pub fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// Creates (truncating) a file only its owner can read: exports and recordings hold kernel
-/// pointers or enough about processes to stay private. Callers write to a temporary name
-/// and rename into place, so nobody sees a half-written file.
-pub fn create_private(path: &Path) -> Result<File> {
-    OpenOptions::new()
+/// A new file only its owner can read (recordings hold kernel pointers). Exclusive and not
+/// following symlinks: root writing into a shared directory must not truncate an existing
+/// file, nor write wherever a link another user planted at that name points.
+pub fn create_new_private(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))
+        .open(path);
+    match file {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e).with_context(|| {
+            format!(
+                "{} already exists (a file or a link): it is never overwritten; remove it or \
+                 choose another name",
+                path.display()
+            )
+        }),
+        file => file.with_context(|| format!("creating {}", path.display())),
+    }
 }
 
 /// Writes an output whole: to stdout for `-`, otherwise as [`write_atomically`] does.
