@@ -139,16 +139,16 @@ impl TraceArgs {
 pub struct RecordArgs {
     #[command(flatten)]
     pub capture: CaptureArgs,
-    /// Recording file to create (mode 0600; an existing file is never overwritten). Written
-    /// as it goes: a killed recorder leaves a file that replays.
+    /// Recording file to create (mode 0600; an existing file is never overwritten), or `-`
+    /// for stdout. Written as it goes: a killed recorder leaves a file that replays.
     #[arg(short, long)]
     pub output: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct ReplayArgs {
-    /// Recording made by `notifier-top record`. One whose recorder was killed replays up
-    /// to its last complete block.
+    /// Recording made by `notifier-top record`; `-` reads it from stdin. One whose
+    /// recorder was killed replays up to its last complete block.
     pub file: PathBuf,
     /// Also print every event, as `trace` would.
     #[arg(long)]

@@ -1,8 +1,9 @@
 //! The real binary on bad input: clear errors, non-zero exits, nothing half-written.
 
 use std::{
+    io::Write as _,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Command, Output, Stdio},
 };
 
 use notifier_user::record::{Record, RecordingReader, RecordingWriter};
@@ -37,14 +38,23 @@ fn current_format(dir: &Path) -> PathBuf {
     path
 }
 
-/// `replay FILE --summary-json -`.
-fn replay_summary(file: &Path) -> Output {
-    top()
+/// `replay FILE --summary-json -`, FILE `-` reading `stdin`.
+fn replay_summary(file: &Path, stdin: Option<&[u8]>) -> Output {
+    let mut child = top()
         .arg("replay")
         .arg(file)
         .args(["--summary-json", "-", "--raw-pointers"])
-        .output()
-        .unwrap()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
 }
 
 fn summary(out: &Output) -> Value {
@@ -144,11 +154,19 @@ fn filters_that_can_never_match_are_refused_up_front() {
 }
 
 #[test]
+fn replay_dash_reads_the_recording_from_stdin() {
+    let from_file = replay_summary(Path::new(RECORDING), None);
+    let bytes = std::fs::read(RECORDING).unwrap();
+    let from_stdin = replay_summary(Path::new("-"), Some(&bytes));
+    assert_eq!(summary(&from_stdin), summary(&from_file));
+}
+
+#[test]
 fn a_cut_recording_replays_up_to_its_last_complete_block_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = current_format(dir.path());
-    let whole = summary(&replay_summary(&path));
-    let original = summary(&replay_summary(Path::new(RECORDING)));
+    let whole = summary(&replay_summary(&path, None));
+    let original = summary(&replay_summary(Path::new(RECORDING), None));
     assert_eq!(
         whole["counters"], original["counters"],
         "rewritten as it was"
@@ -159,7 +177,7 @@ fn a_cut_recording_replays_up_to_its_last_complete_block_and_says_so() {
     let cut_len = bytes.len() * 2 / 3;
     let cut = dir.path().join("cut.ntrec");
     std::fs::write(&cut, &bytes[..cut_len]).unwrap();
-    let out = replay_summary(&cut);
+    let out = replay_summary(&cut, None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("recording cut at byte") && stderr.contains("was the recorder killed"),
@@ -190,8 +208,20 @@ fn a_corrupt_block_in_the_middle_is_an_error_naming_its_offset() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     std::fs::write(&path, &bytes).unwrap();
-    let out = replay_summary(&path);
+    let out = replay_summary(&path, None);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("corrupt record at byte"), "{stderr}");
+}
+
+#[test]
+fn record_refuses_two_outputs_on_stdout() {
+    let out = top()
+        .args(["record", "-o", "-", "--summary-json", "-"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("both write to stdout"), "{stderr}");
 }

@@ -1,10 +1,10 @@
 //! `notifier-top replay FILE`: a recording through the same pipeline as a live session.
 
-use std::process::ExitCode;
+use std::{io::IsTerminal as _, process::ExitCode};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use notifier_user::{
-    export::pointers::Pointers,
+    export::{is_stdio, pointers::Pointers},
     pipeline::Pipeline,
     record::RecordingReader,
     rules::{Engine, Thresholds},
@@ -16,7 +16,14 @@ use super::write_json;
 use crate::cli::ReplayArgs;
 
 pub async fn run(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
-    let name = args.file.display();
+    let name = if is_stdio(&args.file) {
+        if std::io::stdin().is_terminal() {
+            bail!("replay -: stdin is a terminal; pipe or redirect a recording into it");
+        }
+        "stdin".into()
+    } else {
+        args.file.display().to_string()
+    };
     let reader = RecordingReader::open(&args.file).with_context(|| format!("opening {name}"))?;
     let header = reader.header().clone();
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));

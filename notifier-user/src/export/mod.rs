@@ -16,31 +16,60 @@ use std::{
 
 use anyhow::{Context as _, Result};
 
-/// The convention of every file option: `-` is stdout; a file named `-` is reached as
-/// `./-`.
+/// The convention of every file option: `-` is stdout (stdin for `replay`); a file named
+/// `-` is reached as `./-`.
 pub fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// A new file only its owner can read (recordings hold kernel pointers). Exclusive and not
-/// following symlinks: root writing into a shared directory must not truncate an existing
-/// file, nor write wherever a link another user planted at that name points.
-pub fn create_new_private(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(path);
-    match file {
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e).with_context(|| {
-            format!(
-                "{} already exists (a file or a link): it is never overwritten; remove it or \
-                 choose another name",
-                path.display()
-            )
-        }),
-        file => file.with_context(|| format!("creating {}", path.display())),
+/// Where a streamed output (a recording) goes: a file of its own, or stdout.
+pub enum Output {
+    Stdout(io::Stdout),
+    File(File),
+}
+
+impl Output {
+    /// Stdout for `-`; otherwise a new file only its owner can read (recordings hold kernel
+    /// pointers). Exclusive and not following symlinks: root writing into a shared
+    /// directory must not truncate an existing file, nor write wherever a link another user
+    /// planted at that name points.
+    pub fn create_new(path: &Path) -> Result<Output> {
+        if is_stdio(path) {
+            return Ok(Output::Stdout(io::stdout()));
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(path);
+        match file {
+            Ok(f) => Ok(Output::File(f)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e).with_context(|| {
+                format!(
+                    "{} already exists (a file or a link): it is never overwritten; remove it \
+                     or choose another name",
+                    path.display()
+                )
+            }),
+            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(o) => o.write(buf),
+            Output::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(o) => o.flush(),
+            Output::File(f) => f.flush(),
+        }
     }
 }
 

@@ -67,26 +67,26 @@ fn a_failed_atomic_write_leaves_the_old_file_and_no_temporary() {
 }
 
 #[test]
-fn a_new_private_file_refuses_an_existing_file_or_link() {
+fn a_new_output_refuses_an_existing_file_or_link() {
     let shared = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let victim = victim(elsewhere.path());
     let link = shared.path().join("k.ntr");
     symlink(&victim, &link).unwrap();
-    let err = format!("{:#}", create_new_private(&link).err().unwrap());
+    let err = format!("{:#}", Output::create_new(&link).err().unwrap());
     assert!(err.contains("already exists"), "{err}");
     // A dangling link too: O_EXCL refuses it rather than creating its target.
     let dangling = shared.path().join("d.ntr");
     symlink(elsewhere.path().join("created"), &dangling).unwrap();
-    assert!(create_new_private(&dangling).is_err());
+    assert!(Output::create_new(&dangling).is_err());
     assert!(!elsewhere.path().join("created").exists());
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
-    let err = format!("{:#}", create_new_private(&victim).err().unwrap());
+    let err = format!("{:#}", Output::create_new(&victim).err().unwrap());
     assert!(err.contains("never overwritten"), "{err}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
 
     let fresh = shared.path().join("new.ntr");
-    let mut out = create_new_private(&fresh).unwrap();
+    let mut out = Output::create_new(&fresh).unwrap();
     out.write_all(b"x").unwrap();
     assert_eq!(mode(&fresh), 0o600);
     assert_eq!(fs::read(&fresh).unwrap(), b"x");
@@ -95,9 +95,17 @@ fn a_new_private_file_refuses_an_existing_file_or_link() {
 #[test]
 fn a_dash_is_stdout_and_dot_slash_dash_a_file() {
     assert!(is_stdio(Path::new("-")));
+    assert!(matches!(
+        Output::create_new(Path::new("-")),
+        Ok(Output::Stdout(_))
+    ));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("-");
     assert!(!is_stdio(&file));
     write_output(&file, |w| Ok(w.write_all(b"csv")?)).unwrap();
     assert_eq!(fs::read_to_string(&file).unwrap(), "csv");
+    assert!(matches!(
+        Output::create_new(&dir.path().join("-x")),
+        Ok(Output::File(_))
+    ));
 }

@@ -7,6 +7,7 @@ use std::{
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event, OLDEST_READABLE_ABI};
 
 use super::{Cut, FORMAT_VERSION, Header, MAGIC, Record};
+use crate::export::is_stdio;
 use crate::stream::Loss;
 
 /// Largest record accepted: a block of events compresses to far less; anything bigger is
@@ -49,9 +50,15 @@ pub struct RecordingReader<R> {
     raw: Vec<u8>,
 }
 
-impl RecordingReader<BufReader<File>> {
+impl RecordingReader<Box<dyn Read>> {
+    /// The file at `path`, or stdin for `-`.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        Self::new(BufReader::new(File::open(path)?))
+        let input: Box<dyn Read> = if is_stdio(path) {
+            Box::new(io::stdin().lock())
+        } else {
+            Box::new(BufReader::new(File::open(path)?))
+        };
+        Self::new(input)
     }
 }
 

@@ -1,5 +1,4 @@
 use std::{
-    fs::File,
     io::{BufWriter, Write},
     path::Path,
     time::{Duration, Instant},
@@ -9,7 +8,11 @@ use anyhow::{Context as _, Result, bail};
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
 
 use super::{FORMAT_VERSION, Header, MAGIC, StackRecord};
-use crate::{export::create_new_private, stream::Loss, symbols::Symbol};
+use crate::{
+    export::{Output, is_stdio},
+    stream::Loss,
+    symbols::Symbol,
+};
 
 /// Events are buffered and compressed in blocks of at most this many.
 const BLOCK_EVENTS: usize = 4096;
@@ -18,11 +21,11 @@ const BLOCK_EVENTS: usize = 4096;
 /// is bounded by it, and the session's thread does not wait on the disk more often.
 const SYNC_PERIOD: Duration = Duration::from_secs(1);
 
-/// Writes a recording under its final name from the start, one self-contained block at a
-/// time, so whatever stops the recorder leaves a file that
+/// Writes a recording under its final name from the start (or to stdout for `-`), one
+/// self-contained block at a time, so whatever stops the recorder leaves a file that
 /// replays up to its last complete block. Mode 0600: recordings hold kernel pointers.
 pub struct RecordingWriter {
-    out: BufWriter<File>,
+    out: BufWriter<Output>,
     /// The file's name in errors.
     name: String,
     pending: Vec<u8>,
@@ -37,8 +40,12 @@ pub struct RecordingWriter {
 impl RecordingWriter {
     /// Creates `path`, refusing an existing file, and writes the header through to it.
     pub fn create(path: &Path, header: &Header) -> Result<Self> {
-        let name = path.display().to_string();
-        let out = BufWriter::new(create_new_private(path)?);
+        let name = if is_stdio(path) {
+            "stdout".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        let out = BufWriter::new(Output::create_new(path)?);
         let mut w = RecordingWriter {
             out,
             name,
@@ -137,7 +144,11 @@ impl RecordingWriter {
 
     fn sync(&mut self) -> Result<()> {
         self.synced = Instant::now();
-        Ok(self.out.get_ref().sync_data()?)
+        match self.out.get_ref() {
+            Output::File(f) => Ok(f.sync_data()?),
+            // A pipe has no disk to reach.
+            Output::Stdout(_) => Ok(()),
+        }
     }
 
     fn flush_events(&mut self) -> Result<()> {
