@@ -146,8 +146,8 @@ impl RecordingWriter {
         self.synced = Instant::now();
         match self.out.get_ref() {
             Output::File(f) => Ok(f.sync_data()?),
-            // A pipe has no disk to reach.
-            Output::Stdout(_) => Ok(()),
+            // A pipe or a device has no disk to reach.
+            Output::Stdout(_) | Output::Stream(_) => Ok(()),
         }
     }
 
