@@ -367,6 +367,49 @@ fn a_recording_is_readable_under_its_name_while_it_is_written() {
     assert!(format!("{err:#}").contains("already exists"), "{err:#}");
 }
 
+#[test]
+fn a_full_disk_is_an_error_naming_the_recording() {
+    // Every write to /dev/full fails as a full disk's do (ENOSPC).
+    let err = RecordingWriter::create(std::path::Path::new("/dev/full"), &header())
+        .err()
+        .unwrap();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("writing the recording /dev/full") && err.contains("No space left"),
+        "{err}"
+    );
+}
+
+#[test]
+fn after_a_failed_write_nothing_more_is_written() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // The reader takes the magic and goes away: the next write fails (EPIPE).
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut magic = [0u8; 6];
+            std::fs::File::open(fifo)
+                .unwrap()
+                .read_exact(&mut magic)
+                .unwrap();
+            magic
+        })
+    };
+    let mut w = RecordingWriter::create(&fifo, &header()).unwrap();
+    assert_eq!(&reader.join().unwrap(), MAGIC);
+    w.event(&Event::default()).unwrap();
+    let err = format!("{:#}", w.flush().unwrap_err());
+    assert!(err.contains("writing the recording"), "{err}");
+    let err = format!("{:#}", w.flush().unwrap_err());
+    assert!(err.contains("stopped at an earlier write error"), "{err}");
+    assert!(w.finish().is_err(), "no end record after a torn one");
+}
+
 proptest! {
     #[test]
     fn byte_flips_never_panic(flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
