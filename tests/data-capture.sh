@@ -5,6 +5,7 @@
 set -eu
 gid=$(nt-rxe-setup)
 insmod "$NT_TARGET/fixtures/$(uname -r)/notifier_fixture.ko"
+rm -f "$VM_OUT/vm-7.3.ntrec"  # record never overwrites
 notifier-top record -o "$VM_OUT/vm-7.3.ntrec" 2>"$VM_OUT/capture.err" &
 TOP=$!
 while ! grep -q ready "$VM_OUT/capture.err"; do sleep 0.2; done

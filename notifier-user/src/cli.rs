@@ -189,14 +189,16 @@ impl TraceArgs {
 pub struct RecordArgs {
     #[command(flatten)]
     pub capture: CaptureArgs,
-    /// Recording file to write (created atomically, mode 0600).
+    /// Recording file to create (mode 0600; an existing file is never overwritten), or `-`
+    /// for stdout. Written as it goes: a killed recorder leaves a file that replays.
     #[arg(short, long)]
     pub output: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct ReplayArgs {
-    /// Recording made by `notifier-top record`.
+    /// Recording made by `notifier-top record`; `-` reads it from stdin. One whose
+    /// recorder was killed replays up to its last complete block.
     pub file: PathBuf,
     /// Also print every event, as `trace` would.
     #[arg(long)]
@@ -248,7 +250,7 @@ pub struct SnapshotArgs {
     pub filter: FilterArgs,
     #[arg(long, value_enum, default_value_t)]
     pub format: SnapshotFormat,
-    /// File to write (atomically, mode 0600); default: stdout.
+    /// File to write (atomically, mode 0600); default and `-`: stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Show kernel pointers instead of per-run hashes (they defeat KASLR).

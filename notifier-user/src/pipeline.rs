@@ -159,6 +159,11 @@ impl Sink for Pipeline {
     }
 
     fn flush(&mut self) -> Result<()> {
+        // An output that failed ends the stream now, not at its end: a recording that
+        // cannot be written is not recording, and the user is told while it matters.
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
         if self.trace.is_some() {
             self.out.flush().context("writing the trace to stdout")?;
             if stdout_reader_gone() {
@@ -167,6 +172,14 @@ impl Sink for Pipeline {
             }
         }
         Ok(())
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        self.flush()?;
+        match &mut self.recording {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
     }
 
     fn lost(&mut self, loss: Loss) {
@@ -192,4 +205,56 @@ fn stdout_reader_gone() -> bool {
     // SAFETY: one valid pollfd, no timeout.
     let n = unsafe { libc::poll(&mut fd, 1, 0) };
     n == 1 && fd.revents & libc::POLLERR != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use notifier_common::EVENT_SIZE;
+
+    use super::*;
+    use crate::record::{Header, Record, RecordingReader};
+
+    fn events_in(path: &std::path::Path) -> usize {
+        RecordingReader::open(path)
+            .unwrap()
+            .map(|r| match r.unwrap() {
+                Record::Events(evs) => evs.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn every_tick_hands_the_recording_to_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ticks.ntrec");
+        let header = Header {
+            tool_version: "test".into(),
+            kernel: "k".into(),
+            hostname: "h".into(),
+            started_unix: 0,
+            event_size: EVENT_SIZE,
+            attach: vec![],
+        };
+        let mut p = Pipeline::new(Pointers::new(true));
+        p.recording = Some(RecordingWriter::create(&path, &header).unwrap());
+        for tick in 1..=3 {
+            for sub in 0..10 {
+                p.event(&Event {
+                    sub,
+                    ..Default::default()
+                });
+            }
+            p.flush().unwrap();
+            assert_eq!(
+                events_in(&path),
+                10 * (tick - 1),
+                "a batch's end is no tick"
+            );
+            p.tick().unwrap();
+            assert_eq!(events_in(&path), 10 * tick);
+        }
+        assert_eq!(p.finish().unwrap(), Some(30));
+        assert_eq!(events_in(&path), 30);
+    }
 }

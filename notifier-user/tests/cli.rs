@@ -1,9 +1,69 @@
 //! The real binary on bad input: clear errors, non-zero exits, nothing half-written.
 
-use std::process::Command;
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use notifier_user::record::{Record, RecordingReader, RecordingWriter};
+use serde_json::Value;
+
+const RECORDING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vm-7.3.ntrec");
 
 fn top() -> Command {
     Command::new(env!("CARGO_BIN_EXE_notifier-top"))
+}
+
+/// The checked-in recording (an older format) as this version writes it, a block per
+/// record read.
+fn current_format(dir: &Path) -> PathBuf {
+    let path = dir.join("current.ntrec");
+    let reader = RecordingReader::open(Path::new(RECORDING)).unwrap();
+    let mut w = RecordingWriter::create(&path, &reader.header().clone()).unwrap();
+    for record in reader {
+        match record.unwrap() {
+            Record::Events(evs) => {
+                evs.iter().for_each(|e| w.event(e).unwrap());
+                w.flush().unwrap();
+            }
+            Record::Symbol(s) => w.symbol(&s).unwrap(),
+            Record::Stack(s) => w.stack(&s).unwrap(),
+            Record::Lost(l) => w.lost(l).unwrap(),
+            Record::End { .. } => {}
+            Record::Cut(c) => panic!("the checked-in recording is cut: {c}"),
+        }
+    }
+    w.finish().unwrap();
+    path
+}
+
+/// `replay FILE --summary-json -`, FILE `-` reading `stdin`.
+fn replay_summary(file: &Path, stdin: Option<&[u8]>) -> Output {
+    let mut child = top()
+        .arg("replay")
+        .arg(file)
+        .args(["--summary-json", "-", "--raw-pointers"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn summary(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -129,4 +189,77 @@ fn every_command_that_shows_findings_takes_the_same_rule_options() {
     assert!(slow(&strict) > slow(&all), "{strict:?}");
     let lenient = replay_findings(&["--slow-callback", "1h"]);
     assert_eq!(slow(&lenient), 0, "{lenient:?}");
+}
+
+#[test]
+fn replay_dash_reads_the_recording_from_stdin() {
+    let from_file = replay_summary(Path::new(RECORDING), None);
+    let bytes = std::fs::read(RECORDING).unwrap();
+    let from_stdin = replay_summary(Path::new("-"), Some(&bytes));
+    assert_eq!(summary(&from_stdin), summary(&from_file));
+}
+
+#[test]
+fn a_cut_recording_replays_up_to_its_last_complete_block_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = current_format(dir.path());
+    let whole = summary(&replay_summary(&path, None));
+    let original = summary(&replay_summary(Path::new(RECORDING), None));
+    assert_eq!(
+        whole["counters"], original["counters"],
+        "rewritten as it was"
+    );
+    assert!(whole.get("recording_cut").is_none());
+
+    let bytes = std::fs::read(&path).unwrap();
+    let cut_len = bytes.len() * 2 / 3;
+    let cut = dir.path().join("cut.ntrec");
+    std::fs::write(&cut, &bytes[..cut_len]).unwrap();
+    let out = replay_summary(&cut, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recording cut at byte") && stderr.contains("was the recorder killed"),
+        "{stderr}"
+    );
+    let partial = summary(&out);
+    let at = partial["recording_cut"]["at_byte"].as_u64().unwrap();
+    let ignored = partial["recording_cut"]["ignored_bytes"].as_u64().unwrap();
+    assert_eq!(at + ignored, cut_len as u64);
+    assert!(
+        stderr.contains(&format!("cut at byte {at} ({ignored} bytes")),
+        "{stderr}"
+    );
+    let events = |s: &Value| s["counters"]["events"].as_u64().unwrap();
+    assert!(
+        (1..events(&whole)).contains(&events(&partial)),
+        "{} of {} events",
+        events(&partial),
+        events(&whole)
+    );
+}
+
+#[test]
+fn a_corrupt_block_in_the_middle_is_an_error_naming_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = current_format(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = replay_summary(&path, None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("corrupt record at byte"), "{stderr}");
+}
+
+#[test]
+fn record_refuses_two_outputs_on_stdout() {
+    let out = top()
+        .args(["record", "-o", "-", "--summary-json", "-"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("both write to stdout"), "{stderr}");
 }

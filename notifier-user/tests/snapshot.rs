@@ -23,8 +23,9 @@ fn pipeline(raw: bool) -> (Pipeline, String) {
     let reader = RecordingReader::open(Path::new(RECORDING)).unwrap();
     let kernel = reader.header().kernel.clone();
     let mut p = Pipeline::new(Pointers::new(raw));
-    assert!(
+    assert_eq!(
         source::replay(reader, &mut p).unwrap(),
+        None,
         "a complete recording"
     );
     (p, kernel)

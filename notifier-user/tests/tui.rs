@@ -39,8 +39,9 @@ fn app() -> App {
         header.attach.clone(),
         "replay".into(),
     );
-    assert!(
+    assert_eq!(
         source::replay(reader, &mut app).unwrap(),
+        None,
         "a complete recording"
     );
     let m = &app.pipeline.mirror;

@@ -8,16 +8,11 @@ mod snapshot;
 mod top;
 mod trace;
 
-use std::{
-    io::{IsTerminal as _, Write as _},
-    path::Path,
-    process::ExitCode,
-    time::Duration,
-};
+use std::{io::IsTerminal as _, path::Path, process::ExitCode, time::Duration};
 
 use anyhow::Result;
 use notifier_user::{
-    export::{summary::Summary, text, write_atomically},
+    export::{summary::Summary, text, write_output},
     pipeline::Pipeline,
     session::{Config, LiveSession},
     stream::{Sink as _, StreamEnd},
@@ -111,11 +106,7 @@ impl Capture {
 
 /// Writes JSON to `path` atomically (temp file + rename), or to stdout for `-`.
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    if path.as_os_str() == "-" {
-        println!("{}", serde_json::to_string_pretty(value)?);
-        return Ok(());
-    }
-    write_atomically(path, |w| {
+    write_output(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value)?;
         writeln!(w)?;
         Ok(())

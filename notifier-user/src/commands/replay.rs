@@ -1,10 +1,10 @@
 //! `notifier-top replay FILE`: a recording through the same pipeline as a live session.
 
-use std::process::ExitCode;
+use std::{io::IsTerminal as _, process::ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 use notifier_user::{
-    export::pointers::Pointers,
+    export::{is_stdio, pointers::Pointers},
     pipeline::Pipeline,
     record::RecordingReader,
     source,
@@ -15,23 +15,31 @@ use super::write_json;
 use crate::cli::ReplayArgs;
 
 pub async fn run(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
-    let reader = RecordingReader::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
+    let name = if is_stdio(&args.file) {
+        if std::io::stdin().is_terminal() {
+            bail!("replay -: stdin is a terminal; pipe or redirect a recording into it");
+        }
+        "stdin".into()
+    } else {
+        args.file.display().to_string()
+    };
+    let reader = RecordingReader::open(&args.file).with_context(|| format!("opening {name}"))?;
     let header = reader.header().clone();
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));
     p.rules = Some(args.rules.engine());
     p.trace = args.trace_format();
-    let complete = source::replay(reader, &mut p)
-        .with_context(|| format!("replaying {}", args.file.display()))?;
-    if !complete {
-        bail!("{}: recording has no end record", args.file.display());
-    }
+    let cut = source::replay(reader, &mut p).with_context(|| format!("replaying {name}"))?;
     p.finish()?;
+    if let Some(cut) = cut {
+        eprintln!("notifier-top: {name}: {cut} Everything before the cut was replayed.");
+    }
     if let Some(path) = &args.summary_json {
-        write_json(path, &p.summary(&header.kernel, &header.attach))?;
+        let mut summary = p.summary(&header.kernel, &header.attach);
+        summary.recording_cut = cut;
+        write_json(path, &summary)?;
     }
     if interactive && !args.trace && args.summary_json.is_none() {
-        let label = format!("replay of {}", args.file.display());
+        let label = format!("replay of {name}");
         tui::run_replay(App::new(p, header.kernel, header.attach, label)).await?;
     }
     Ok(ExitCode::SUCCESS)

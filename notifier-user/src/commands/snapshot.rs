@@ -1,14 +1,14 @@
 //! `notifier-top snapshot`: walks the kernel's trees once and writes what each process has
 //! registered.
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use anyhow::{Result, bail};
 use notifier_user::{
     export::{
         pointers::Pointers,
         snapshot::{self, Meta},
-        unix_now, write_atomically,
+        unix_now, write_output,
     },
     pipeline::Pipeline,
     stream::{Feed as _, Hook},
@@ -46,15 +46,10 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
         None,
     );
     let intervals: usize = snap.processes.iter().map(|p| p.intervals.len()).sum();
-    match (&args.output, args.format) {
-        (None, SnapshotFormat::Json) => {
-            println!("{}", serde_json::to_string_pretty(&snap)?);
-        }
-        (None, SnapshotFormat::Csv) => snapshot::write_csv(&snap, std::io::stdout().lock())?,
-        (Some(path), SnapshotFormat::Json) => write_json(path, &snap)?,
-        (Some(path), SnapshotFormat::Csv) => {
-            write_atomically(path, |w| snapshot::write_csv(&snap, w))?
-        }
+    let output = args.output.as_deref().unwrap_or(Path::new("-"));
+    match args.format {
+        SnapshotFormat::Json => write_json(output, &snap)?,
+        SnapshotFormat::Csv => write_output(output, |w| snapshot::write_csv(&snap, w))?,
     }
     eprintln!(
         "notifier-top snapshot: {} processes, {intervals} intervals{}",

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{pointers::Pointers, trace::event_name};
 use crate::{
     mirror::{Audit, Counters, HmmStats, Interval, Mirror, Mm, State},
+    record::Cut,
     rules::Finding,
     stream::HookStatus,
     symbols::{Symbol, driver_of},
@@ -30,6 +31,10 @@ pub struct Summary {
     pub processes: Vec<Process>,
     pub owners: Vec<OwnerSummary>,
     pub findings: Vec<FindingSummary>,
+    /// A replayed recording whose recorder did not finish it: where it was cut and the
+    /// bytes ignored after that. Absent for a live session or a complete recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_cut: Option<Cut>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +208,7 @@ pub fn build<'a>(findings: impl Iterator<Item = &'a Finding>, cx: &Context<'_>) 
         processes,
         owners,
         findings,
+        recording_cut: None,
     }
 }
 

@@ -1,12 +1,13 @@
 use std::{
     fs::File,
-    io::{BufReader, ErrorKind, Read},
+    io::{self, BufReader, ErrorKind, Read},
     path::Path,
 };
 
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event, OLDEST_READABLE_ABI};
 
-use super::{FORMAT_VERSION, Header, MAGIC, Record};
+use super::{Cut, FORMAT_VERSION, Header, MAGIC, Record};
+use crate::export::is_stdio;
 use crate::stream::Loss;
 
 /// Largest record accepted: a block of events compresses to far less; anything bigger is
@@ -27,7 +28,7 @@ pub enum RecordError {
     Abi(u32),
     #[error("corrupt header: {0}")]
     Header(String),
-    #[error("truncated at byte {0}: the recording was cut short (no end record)")]
+    #[error("truncated at byte {0}, inside the header: not a usable recording")]
     Truncated(u64),
     #[error("corrupt record at byte {offset}: {what}")]
     Corrupt { offset: u64, what: String },
@@ -38,6 +39,8 @@ pub enum RecordError {
 /// Reads a recording record by record; never panics on bad input.
 pub struct RecordingReader<R> {
     input: R,
+    format: u16,
+    /// Where the next record starts: the end of the last complete one.
     offset: u64,
     header: Header,
     done: bool,
@@ -47,9 +50,15 @@ pub struct RecordingReader<R> {
     raw: Vec<u8>,
 }
 
-impl RecordingReader<BufReader<File>> {
+impl RecordingReader<Box<dyn Read>> {
+    /// The file at `path`, or stdin for `-`.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        Self::new(BufReader::new(File::open(path)?))
+        let input: Box<dyn Read> = if is_stdio(path) {
+            Box::new(io::stdin().lock())
+        } else {
+            Box::new(BufReader::new(File::open(path)?))
+        };
+        Self::new(input)
     }
 }
 
@@ -84,6 +93,7 @@ impl<R: Read> RecordingReader<R> {
         }
         Ok(RecordingReader {
             input,
+            format,
             offset: 16 + len as u64,
             header,
             done: false,
@@ -96,49 +106,85 @@ impl<R: Read> RecordingReader<R> {
         &self.header
     }
 
-    fn next_record(&mut self) -> Result<Option<Record>, RecordError> {
+    /// The next record; a file that ends before its end record ends with a [`Record::Cut`].
+    fn next_record(&mut self) -> Result<Record, RecordError> {
         let start = self.offset;
-        let mut head = [0u8; 9];
-        match self.input.read(&mut head[..1]) {
-            Ok(0) => return Err(RecordError::Truncated(start)),
-            Ok(_) => {}
-            Err(e) => return Err(e.into()),
+        let head_len = if self.format >= 3 { 13 } else { 9 };
+        let mut head = [0u8; 13];
+        let head = &mut head[..head_len];
+        let got = read_full(&mut self.input, head)?;
+        if got < head_len {
+            return Ok(self.cut(start, got as u64));
         }
-        read_exact(&mut self.input, &mut head[1..], start + 1)?;
         let tag = head[0];
         let len = u32::from_le_bytes(head[1..5].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(head[5..9].try_into().expect("4 bytes"));
-        let corrupt = |what: String| RecordError::Corrupt {
+        let corrupt = |what: &str| RecordError::Corrupt {
             offset: start,
-            what,
+            what: what.into(),
         };
+        if self.format >= 3
+            && crc32fast::hash(&head[..9]) != u32::from_le_bytes(head[9..].try_into().expect("4"))
+        {
+            // Nothing but zeros after it: the head was the last thing written, torn by a
+            // power cut (the pages after the last one written read as zeros).
+            return match zeros_to_end(&mut self.input)? {
+                Some(rest) => Ok(self.cut(start, head_len as u64 + rest)),
+                None => Err(corrupt("record head checksum mismatch")),
+            };
+        }
         if len > MAX_PAYLOAD {
-            return Err(corrupt(format!("record length {len}")));
+            return Err(corrupt(&format!("record length {len}")));
         }
         let mut payload = std::mem::take(&mut self.payload);
         payload.resize(len as usize, 0);
-        let result = self.decode(tag, crc, &mut payload, start);
+        let result = self.payload_record(tag, crc, &mut payload, start, head_len as u64);
         self.payload = payload;
-        result.map(Some)
+        result
     }
 
-    fn decode(
+    fn payload_record(
         &mut self,
         tag: u8,
         crc: u32,
         payload: &mut [u8],
         start: u64,
+        head_len: u64,
     ) -> Result<Record, RecordError> {
+        let got = read_full(&mut self.input, payload)?;
+        if got < payload.len() {
+            return Ok(self.cut(start, head_len + got as u64));
+        }
+        let end = start + head_len + payload.len() as u64;
+        if crc32fast::hash(payload) != crc {
+            // The last record, torn by a power cut (its pages not all written), is a cut;
+            // a damaged record with more after it is corruption.
+            return match zeros_to_end(&mut self.input)? {
+                Some(rest) => Ok(self.cut(start, end - start + rest)),
+                None => Err(RecordError::Corrupt {
+                    offset: start,
+                    what: "checksum mismatch".into(),
+                }),
+            };
+        }
+        self.offset = end;
+        self.decode(tag, payload, start)
+    }
+
+    fn cut(&mut self, at_byte: u64, ignored_bytes: u64) -> Record {
+        self.done = true;
+        Record::Cut(Cut {
+            at_byte,
+            ignored_bytes,
+        })
+    }
+
+    fn decode(&mut self, tag: u8, payload: &[u8], start: u64) -> Result<Record, RecordError> {
         let len = payload.len();
         let corrupt = |what: String| RecordError::Corrupt {
             offset: start,
             what,
         };
-        read_exact(&mut self.input, payload, start + 9)?;
-        self.offset = start + 9 + len as u64;
-        if crc32fast::hash(payload) != crc {
-            return Err(corrupt("checksum mismatch".into()));
-        }
         let record = match tag {
             b'E' => {
                 let n = payload
@@ -206,7 +252,7 @@ impl<R: Read> Iterator for RecordingReader<R> {
             return None;
         }
         match self.next_record() {
-            Ok(r) => r.map(Ok),
+            Ok(r) => Some(Ok(r)),
             Err(e) => {
                 self.done = true;
                 Some(Err(e))
@@ -224,6 +270,36 @@ fn counters(payload: &[u8]) -> Vec<u64> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect()
+}
+
+/// Reads until `buf` is full or the input ends; how many bytes it got.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Consumes the rest of the input: how many bytes, when all are zero.
+fn zeros_to_end(input: &mut impl Read) -> io::Result<Option<u64>> {
+    let mut buf = [0u8; 8192];
+    let mut n = 0;
+    loop {
+        let got = read_full(input, &mut buf)?;
+        if buf[..got].iter().any(|&b| b != 0) {
+            return Ok(None);
+        }
+        n += got as u64;
+        if got < buf.len() {
+            return Ok(Some(n));
+        }
+    }
 }
 
 fn read_exact(input: &mut impl Read, buf: &mut [u8], offset: u64) -> Result<(), RecordError> {

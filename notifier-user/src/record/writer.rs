@@ -1,56 +1,71 @@
 use std::{
-    fs::{self, File},
     io::{BufWriter, Write},
-    path::{Path, PathBuf},
+    path::Path,
+    time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use notifier_common::{ABI_VERSION, EVENT_SIZE, Event};
 
 use super::{FORMAT_VERSION, Header, MAGIC, StackRecord};
-use crate::{export::create_private, stream::Loss, symbols::Symbol};
+use crate::{
+    export::{Output, is_stdio},
+    stream::Loss,
+    symbols::Symbol,
+};
 
-/// Events are buffered and compressed in blocks of this many.
+/// Events are buffered and compressed in blocks of at most this many.
 const BLOCK_EVENTS: usize = 4096;
 
-/// Writes a recording to a temporary file beside the target and renames it into place on
-/// `finish`, so a reader never sees a half-written file under the final name; mode 0600
-/// (recordings hold kernel pointers).
+/// What reached the file is also forced to the disk this often: what a power cut may take
+/// is bounded by it, and the session's thread does not wait on the disk more often.
+const SYNC_PERIOD: Duration = Duration::from_secs(1);
+
+/// Writes a recording under its final name from the start (or to stdout for `-`), one
+/// self-contained block at a time, so whatever stops the recorder leaves a file that
+/// replays up to its last complete block. Mode 0600: recordings hold kernel pointers.
 pub struct RecordingWriter {
-    out: BufWriter<File>,
-    tmp: PathBuf,
-    path: PathBuf,
+    out: BufWriter<Output>,
+    /// The file's name in errors.
+    name: String,
     pending: Vec<u8>,
     pending_events: u32,
     events: u64,
+    synced: Instant,
+    /// After a failed write the file ends in a torn record: anything written after it
+    /// would make a cut file look corrupt, so nothing more is.
+    failed: bool,
 }
 
 impl RecordingWriter {
+    /// Creates `path`, refusing an existing file, and writes the header through to it.
     pub fn create(path: &Path, header: &Header) -> Result<Self> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .context("recording path has no file name")?;
-        let tmp = dir.join(format!(".{}.partial", name.to_string_lossy()));
-        let file = create_private(&tmp)?;
-        let mut out = BufWriter::new(file);
-        let header_json = serde_json::to_vec(header)?;
-        out.write_all(MAGIC)?;
-        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        out.write_all(&ABI_VERSION.to_le_bytes())?;
-        out.write_all(&(header_json.len() as u32).to_le_bytes())?;
-        out.write_all(&header_json)?;
-        Ok(RecordingWriter {
+        let name = if is_stdio(path) {
+            "stdout".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        let out = BufWriter::new(Output::create_new(path)?);
+        let mut w = RecordingWriter {
             out,
-            tmp,
-            path: path.to_path_buf(),
+            name,
             pending: Vec::with_capacity(BLOCK_EVENTS * EVENT_SIZE),
             pending_events: 0,
             events: 0,
-        })
+            synced: Instant::now(),
+            failed: false,
+        };
+        w.guard(|w| {
+            let header_json = serde_json::to_vec(header)?;
+            w.out.write_all(MAGIC)?;
+            w.out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            w.out.write_all(&ABI_VERSION.to_le_bytes())?;
+            w.out.write_all(&(header_json.len() as u32).to_le_bytes())?;
+            w.out.write_all(&header_json)?;
+            w.out.flush()?;
+            Ok(())
+        })?;
+        Ok(w)
     }
 
     pub fn event(&mut self, ev: &Event) -> Result<()> {
@@ -58,7 +73,7 @@ impl RecordingWriter {
         self.pending_events += 1;
         self.events += 1;
         if self.pending_events as usize >= BLOCK_EVENTS {
-            self.flush_events()?;
+            self.guard(Self::flush_events)?;
         }
         Ok(())
     }
@@ -66,32 +81,74 @@ impl RecordingWriter {
     /// Symbols and stacks are written after the pending events, so a reader has them
     /// before any later event that needs them.
     pub fn symbol(&mut self, sym: &Symbol) -> Result<()> {
-        self.flush_events()?;
-        self.record(b'S', &serde_json::to_vec(sym)?)
+        self.guard(|w| {
+            w.flush_events()?;
+            w.record(b'S', &serde_json::to_vec(sym)?)
+        })
     }
 
     pub fn stack(&mut self, stack: &StackRecord) -> Result<()> {
-        self.flush_events()?;
-        self.record(b'K', &serde_json::to_vec(stack)?)
+        self.guard(|w| {
+            w.flush_events()?;
+            w.record(b'K', &serde_json::to_vec(stack)?)
+        })
     }
 
     pub fn lost(&mut self, loss: Loss) -> Result<()> {
-        self.flush_events()?;
-        let mut payload = [0u8; 16];
-        payload[..8].copy_from_slice(&loss.ring_full.to_le_bytes());
-        payload[8..].copy_from_slice(&loss.skipped.to_le_bytes());
-        self.record(b'L', &payload)
+        self.guard(|w| {
+            w.flush_events()?;
+            let mut payload = [0u8; 16];
+            payload[..8].copy_from_slice(&loss.ring_full.to_le_bytes());
+            payload[8..].copy_from_slice(&loss.skipped.to_le_bytes());
+            w.record(b'L', &payload)
+        })
     }
 
-    /// Writes the end record and moves the file into place.
+    /// Closes the open block and hands everything to the file: a recorder killed after
+    /// this loses nothing written before it, and one whose machine loses power, at most
+    /// [`SYNC_PERIOD`].
+    pub fn flush(&mut self) -> Result<()> {
+        self.guard(|w| {
+            w.flush_events()?;
+            w.out.flush()?;
+            if w.synced.elapsed() >= SYNC_PERIOD {
+                w.sync()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes the end record and syncs the file; returns the events written.
     pub fn finish(mut self) -> Result<u64> {
-        self.flush_events()?;
-        self.record(b'Z', &self.events.to_le_bytes())?;
-        let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("renaming into {}", self.path.display()))?;
+        self.guard(|w| {
+            w.flush_events()?;
+            w.record(b'Z', &w.events.to_le_bytes())?;
+            w.out.flush()?;
+            w.sync()
+        })?;
         Ok(self.events)
+    }
+
+    /// Runs one write; its error names the file, and ends the recording.
+    fn guard(&mut self, write: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        if self.failed {
+            bail!(
+                "the recording {} stopped at an earlier write error",
+                self.name
+            );
+        }
+        let result = write(self);
+        self.failed = result.is_err();
+        result.with_context(|| format!("writing the recording {}", self.name))
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.synced = Instant::now();
+        match self.out.get_ref() {
+            Output::File(f) => Ok(f.sync_data()?),
+            // A pipe or a device has no disk to reach.
+            Output::Stdout(_) | Output::Stream(_) => Ok(()),
+        }
     }
 
     fn flush_events(&mut self) -> Result<()> {
@@ -106,10 +163,13 @@ impl RecordingWriter {
     }
 
     fn record(&mut self, tag: u8, payload: &[u8]) -> Result<()> {
-        self.out.write_all(&[tag])?;
-        self.out.write_all(&(payload.len() as u32).to_le_bytes())?;
-        self.out
-            .write_all(&crc32fast::hash(payload).to_le_bytes())?;
+        let mut head = [0u8; 13];
+        head[0] = tag;
+        head[1..5].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        head[5..9].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        let head_crc = crc32fast::hash(&head[..9]);
+        head[9..].copy_from_slice(&head_crc.to_le_bytes());
+        self.out.write_all(&head)?;
         self.out.write_all(payload)?;
         Ok(())
     }

@@ -26,7 +26,7 @@ use crate::{
 /// turn into a stream of re-reads.
 const SYMBOL_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often an idle session checks for due walks.
+/// How often an idle session checks for due walks, and its outputs reach their files.
 const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How often a running session re-reads the kernel's counts of dropped events and skipped
@@ -133,7 +133,7 @@ impl LiveSession {
                 r = self.next(sink) => { r?; }
                 _ = upkeep.tick() => {
                     self.maintain()?;
-                    sink.flush()?;
+                    sink.tick()?;
                 }
                 _ = &mut sleep, if deadline.is_some() => break,
                 _ = sigint.recv() => break,

@@ -26,6 +26,11 @@ pub trait Sink {
     fn flush(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
+    /// The session's periodic upkeep, events or not: buffered outputs reach their files (a
+    /// recording's open block is closed and written, so a killed recorder loses little).
+    fn tick(&mut self) -> anyhow::Result<()> {
+        self.flush()
+    }
 }
 
 /// What the kernel reports it did not capture, as running totals since the stream began.

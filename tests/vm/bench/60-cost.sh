@@ -69,6 +69,7 @@ measure() {
 # Measures notifier-top with extra arguments.
 under_top() {
     name=$1; shift
+    rm -f /tmp/cost.ntrec
     start_top record -o /tmp/cost.ntrec "$@"
     # A hook that failed to load would make the cycle look cheaper than it is.
     ! grep -E "(insert|remove|read_begin)=missing" "$NT_ERR" \

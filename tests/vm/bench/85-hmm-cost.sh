@@ -24,7 +24,7 @@ run() {
 measure() { # workload tracer
     case $2 in
         none) run "$1" ;;
-        record) start_top record -o /tmp/cost.ntrec; n=$(run "$1"); stop_top > /dev/null; echo "$n" ;;
+        record) rm -f /tmp/cost.ntrec; start_top record -o /tmp/cost.ntrec; n=$(run "$1"); stop_top > /dev/null; echo "$n" ;;
         check) start_top check --json --slow-callback 50ms --read-begin-wait 200ms
             n=$(run "$1"); stop_top > /dev/null; echo "$n" ;;
     esac
