@@ -126,7 +126,7 @@ fn pipeline(path: &Path) -> (Pipeline, Header) {
     let header = reader.header().clone();
     let mut p = Pipeline::new(Pointers::new(false));
     p.rules = Some(Engine::new(None, Thresholds::default()));
-    assert!(source::replay(reader, &mut p).unwrap());
+    assert_eq!(source::replay(reader, &mut p).unwrap(), None, "not cut");
     p.finish().unwrap();
     (p, header)
 }
@@ -213,7 +213,7 @@ fn the_view_shows_names_escaped() {
     p.rules = Some(Engine::new(None, Thresholds::default()));
     let label = format!("replay of {}", dir.path().join("\x1b[2J.ntrec").display());
     let mut app = App::new(p, header.kernel, header.attach, label);
-    assert!(source::replay(reader, &mut app).unwrap());
+    assert_eq!(source::replay(reader, &mut app).unwrap(), None, "not cut");
     app.tick(1.0);
     app.status = Some("snapshot failed: \x1b[2J".into());
     let mut screens = String::new();
