@@ -40,6 +40,9 @@ pub struct LiveSession {
     refreshed: Instant,
     /// Callback addresses already resolved (or known unresolvable: `None`).
     owners: HashMap<u64, Option<Symbol>>,
+    /// Callback addresses not in the symbols read last, seen before a re-read was allowed:
+    /// resolved at the next upkeep that may re-read (a module loaded a moment ago).
+    unresolved: Vec<u64>,
     /// Hazard stacks already handed downstream.
     stacks_sent: HashSet<u64>,
     batch: Vec<Event>,
@@ -80,6 +83,7 @@ impl LiveSession {
             syms,
             refreshed: Instant::now(),
             owners: HashMap::new(),
+            unresolved: Vec::new(),
             stacks_sent: HashSet::new(),
             batch: Vec::with_capacity(live::BATCH_MAX),
             events: 0,
@@ -132,6 +136,7 @@ impl LiveSession {
             tokio::select! {
                 r = self.next(sink) => { r?; }
                 _ = upkeep.tick() => {
+                    self.resolve_owners(sink, false);
                     self.maintain()?;
                     sink.tick()?;
                 }
@@ -173,24 +178,58 @@ impl LiveSession {
         if ev.func == 0 || self.owners.contains_key(&ev.func) {
             return;
         }
-        let mut sym = self.syms.exact(ev.func).cloned();
-        if sym.is_none() && self.refreshed.elapsed() >= SYMBOL_REFRESH_INTERVAL {
-            // A module loaded after start-up: its symbols are new.
-            match KernelSymbols::load() {
-                Ok(fresh) => self.syms = fresh,
-                Err(e) => warn!("re-reading kallsyms: {e:#}"),
+        if self.syms.exact(ev.func).is_none() {
+            // A module loaded after the symbols were read: its callback is named once
+            // they are read again, and hooked then (its callbacks until then are counted
+            // as unobserved by the mirror).
+            if self.refreshed.elapsed() < SYMBOL_REFRESH_INTERVAL {
+                if !self.unresolved.contains(&ev.func) {
+                    self.unresolved.push(ev.func);
+                }
+                return;
             }
-            self.refreshed = Instant::now();
-            sym = self.syms.exact(ev.func).cloned();
+            self.refresh_symbols();
         }
+        self.resolve_owner(ev.func, sink);
+    }
+
+    /// Names (and hooks) the callbacks first seen while a re-read of the symbols had to
+    /// wait, once it may happen (at the end of the session, at once: the summary names
+    /// them).
+    fn resolve_owners(&mut self, sink: &mut impl Sink, at_end: bool) {
+        if self.unresolved.is_empty()
+            || !at_end && self.refreshed.elapsed() < SYMBOL_REFRESH_INTERVAL
+        {
+            return;
+        }
+        self.refresh_symbols();
+        for func in std::mem::take(&mut self.unresolved) {
+            if !self.owners.contains_key(&func) {
+                self.resolve_owner(func, sink);
+            }
+        }
+    }
+
+    fn refresh_symbols(&mut self) {
+        match KernelSymbols::load() {
+            Ok(fresh) => self.syms = fresh,
+            Err(e) => warn!("re-reading kallsyms: {e:#}"),
+        }
+        self.refreshed = Instant::now();
+    }
+
+    /// Names `func` from the symbols as they are, for good: hooked and handed downstream,
+    /// or remembered as no kernel text symbol.
+    fn resolve_owner(&mut self, func: u64, sink: &mut impl Sink) {
+        let sym = self.syms.exact(func).cloned();
         match &sym {
             Some(s) => {
                 self.probes.hook_callback(s, &self.syms);
                 sink.owner(s);
             }
-            None => warn!("callback 0x{:x} is not a known kernel text symbol", ev.func),
+            None => warn!("callback 0x{func:x} is not a known kernel text symbol"),
         }
-        self.owners.insert(ev.func, sym);
+        self.owners.insert(func, sym);
     }
 }
 
@@ -255,6 +294,7 @@ impl Feed for LiveSession {
         for ev in batch.drain(..) {
             self.deliver(&ev, sink);
         }
+        self.resolve_owners(sink, true);
         let loss = self.loss()?;
         sink.lost(loss);
         if loss.ring_full > 0 {
