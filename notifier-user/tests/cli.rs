@@ -79,7 +79,7 @@ fn live_capture_either_works_or_names_what_is_missing() {
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr.contains("notifier-top: error:"), "{stderr}");
         let named = [
-            "needs root",
+            "needs CAP_BPF and CAP_PERFMON",
             "neither fentry nor kprobes",
             "CONFIG_DEBUG_INFO_BTF",
         ];

@@ -39,8 +39,8 @@ impl KernelSymbols {
         let table = Self::parse(&text);
         if table.syms.iter().all(|s| s.addr == 0) {
             bail!(
-                "{} shows only zero addresses: run as root (kernel.kptr_restrict hides them \
-                 from other users)",
+                "{} shows only zero addresses: kernel.kptr_restrict (and perf_event_paranoid \
+                 above 1) hide them from processes without CAP_SYSLOG; run as root or grant it",
                 path.display()
             );
         }
