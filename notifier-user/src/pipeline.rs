@@ -8,7 +8,6 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use log::warn;
 use notifier_common::Event;
 
 use crate::{
@@ -64,11 +63,12 @@ impl Pipeline {
         }
     }
 
+    /// Keeps the first output error; the stream ends with it at the next flush, and it is
+    /// reported there once (quietly, for a reader that went away).
     fn keep(&mut self, r: Result<()>) {
         if let Err(e) = r
             && self.error.is_none()
         {
-            warn!("output failed: {e:#}");
             self.error = Some(e);
         }
     }
