@@ -12,6 +12,7 @@ use aya_build::Toolchain;
 fn main() -> anyhow::Result<()> {
     // aya-build watches only the eBPF crate; the ABI crate is compiled into it too.
     println!("cargo:rerun-if-changed=../notifier-common/src");
+    embed_commit();
     put_bpf_linker_on_path()?;
 
     let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
@@ -33,6 +34,24 @@ fn main() -> anyhow::Result<()> {
     };
     let toolchain = ebpf_toolchain(root.as_std_path())?;
     aya_build::build_ebpf([package], Toolchain::Custom(&toolchain))
+}
+
+/// The commit the binary is built from, for `--version` (`unknown` outside a git checkout,
+/// e.g. from a source tarball).
+fn embed_commit() {
+    for f in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=NOTIFIER_TOP_COMMIT={commit}");
 }
 
 /// The nightly the eBPF crate pins in its rust-toolchain.toml (`cargo xtask setup`

@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use std::{collections::HashSet, path::PathBuf, time::Duration};
+use std::{collections::HashSet, path::PathBuf, sync::LazyLock, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -20,13 +20,26 @@ nothing); 1 `check` found something (with --fail-on-loss: or lost, skipped or un
 events); 2 could not run (usage, privileges, attach, I/O). A closed stdout ends the command \
 quietly with 0.";
 
+/// What a bug report needs to name the build: the version, the commit, and the event ABI
+/// (which recordings it writes and reads).
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} (commit {}, event ABI {}, reads recordings of ABI {}..={})",
+        env!("CARGO_PKG_VERSION"),
+        env!("NOTIFIER_TOP_COMMIT"),
+        notifier_common::ABI_VERSION,
+        notifier_common::OLDEST_READABLE_ABI,
+        notifier_common::ABI_VERSION,
+    )
+});
+
 /// Live view of the kernel's mmu_interval_notifier trees: which processes and drivers
 /// (GPU SVM, RDMA ODP, …) registered which intervals, the invalidations hitting them, and
 /// the deferred inserts/removes in between.
 #[derive(Debug, Parser)]
 #[command(
     name = "notifier-top",
-    version,
+    version = VERSION.as_str(),
     propagate_version = true,
     after_help = EXIT_STATUS
 )]

@@ -263,3 +263,33 @@ fn record_refuses_two_outputs_on_stdout() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("both write to stdout"), "{stderr}");
 }
+
+#[test]
+fn version_names_the_commit_and_the_event_abi() {
+    let out = top().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        v.starts_with(concat!(
+            "notifier-top ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        )),
+        "{v}"
+    );
+    let commit = v
+        .split("commit ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{v}"
+    );
+    let abi = format!("event ABI {}", notifier_common::ABI_VERSION);
+    assert!(v.contains(&abi), "{v}");
+    // Subcommands say the same.
+    let sub = top().args(["replay", "--version"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&sub.stdout).contains(&abi));
+}
