@@ -1,6 +1,6 @@
 # The interactive view live, in a real pseudo-terminal (tmux), while the fixture's
 # nouveau-like churn drives it at a moderate 20k events/s that any host's guest sustains: it
-# shows the workload, keys answer within a second under emulation (drawing never blocks
+# shows the workload, keys answer within two seconds under emulation (drawing never blocks
 # input), no event is lost (drawing never blocks ingest), and quitting ends the session
 # cleanly. (Under a steady 120k events/s, with the header's rates:
 # tests/vm/bench/80-tui-rate.sh.)
@@ -34,6 +34,9 @@ echo "key to screen: help $help ms, back $back ms, events view $feed ms"
 echo "events $events, lost $lost"
 [ "$events" -ge "$pairs" ] || fail "the session counted $events events for $pairs churn pairs"
 [ "$lost" = 0 ] || fail "$lost events lost while the view was drawn"
+# Input blocked behind drawing or ingest would wait out the churn (10 s); a key answered
+# in 0.7-1.1 s on 6.1 under emulation here, each poll of the screen included (tmux under
+# the same emulation). The figures natively and at 120k events/s: tests/vm/bench.
 for t in $help $back $feed; do
-    [ "$t" -lt 1000 ] || fail "a key took $t ms to show under load"
+    [ "$t" -lt 2000 ] || fail "a key took $t ms to show under load"
 done
