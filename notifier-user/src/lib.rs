@@ -13,4 +13,6 @@ pub mod session;
 pub mod source;
 pub mod stream;
 pub mod symbols;
+#[cfg(test)]
+mod test_support;
 pub mod tui;

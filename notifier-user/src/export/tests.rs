@@ -89,9 +89,7 @@ fn a_link_of_ones_own_is_written_through() {
 fn a_fifo_is_written_in_place_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    crate::test_support::mkfifo(&fifo);
     // Detached: if the FIFO were replaced, this would wait forever, and the test fail below.
     let reader = {
         let fifo = fifo.clone();

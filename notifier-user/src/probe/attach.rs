@@ -118,13 +118,9 @@ impl Probes {
         let preparing = Instant::now();
         let walk = probes.prepare_walk(layout);
         info!("walker loaded in {:.2?}", preparing.elapsed());
-        for (name, p) in probes.ebpf.programs() {
-            if let Ok(i) = p.info() {
-                debug!(
-                    "program {name}: {:?} instructions verified",
-                    i.verified_instruction_count()
-                );
-            }
+        // A syscall per program: only when it is shown.
+        if log::log_enabled!(log::Level::Debug) {
+            probes.log_verified_instructions();
         }
         probes.status.push(walk);
         for (name, _) in KNOWN_CALLBACKS {
@@ -133,6 +129,19 @@ impl Probes {
             }
         }
         Ok(probes)
+    }
+
+    /// Each loaded program's count of verified instructions (what its load cost the
+    /// verifier), at debug level.
+    fn log_verified_instructions(&self) {
+        for (name, p) in self.ebpf.programs() {
+            if let Ok(i) = p.info() {
+                debug!(
+                    "program {name}: {:?} instructions verified",
+                    i.verified_instruction_count()
+                );
+            }
+        }
     }
 
     /// Makes sure the driver callback `sym` is traced. Idempotent; failures are remembered

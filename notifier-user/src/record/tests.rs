@@ -385,9 +385,7 @@ fn after_a_failed_write_nothing_more_is_written() {
     use std::io::Read as _;
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    crate::test_support::mkfifo(&fifo);
     // The reader takes the magic and goes away: the next write fails (EPIPE).
     let reader = {
         let fifo = fifo.clone();
