@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod record;
 pub mod rules;
+pub mod serve;
 pub mod session;
 pub mod source;
 pub mod stream;

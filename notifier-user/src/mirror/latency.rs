@@ -84,10 +84,13 @@ fn upper(i: usize) -> u64 {
 #[derive(Clone, Debug, Default)]
 pub struct Latency {
     hist: Option<Box<Histogram<u32>>>,
+    /// Exact, for a histogram's `_sum` (the histogram's own mean is rounded).
+    sum_ns: u64,
 }
 
 impl Latency {
     pub fn record(&mut self, ns: u64) {
+        self.sum_ns = self.sum_ns.saturating_add(ns);
         match &mut self.hist {
             Some(h) => h.saturating_record(ns.max(1)),
             None => self.first(ns),
@@ -113,6 +116,16 @@ impl Latency {
             .as_ref()
             .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(q))
+    }
+
+    pub fn sum_ns(&self) -> u64 {
+        self.sum_ns
+    }
+
+    /// Samples of at most `ns`, for cumulative histogram buckets (exact at bucket bounds
+    /// the histogram resolves: 2 significant digits).
+    pub fn count_at_most(&self, ns: u64) -> u64 {
+        self.hist.as_ref().map_or(0, |h| h.count_between(0, ns))
     }
 
     pub fn max_ns(&self) -> Option<u64> {

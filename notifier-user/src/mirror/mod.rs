@@ -99,7 +99,7 @@ pub struct Mm {
     /// Invalidations currently open (start returned, end not yet).
     pub open_ranges: u32,
     pub ranges: u64,
-    pub ranges_by_event: [u64; 8],
+    pub ranges_by_event: [u64; MMU_EVENTS],
     pub ranges_eagain: u64,
     pub callbacks: Latency,
     pub read_begin_waits: u64,
@@ -164,12 +164,19 @@ pub struct Owner {
     pub inserts: u64,
     pub removes: u64,
     pub invalidations: u64,
+    /// `invalidations` by the kernel's `enum mmu_notifier_event` and whether the range was
+    /// blockable (`[event][blockable]`).
+    pub invalidations_by: [[u64; 2]; MMU_EVENTS],
     pub callbacks: Latency,
     /// Of `invalidations`, the calls no callback event showed.
     pub callbacks_unobserved: u64,
     pub read_begin_waits: u64,
+    pub read_begin_wait: Latency,
     pub hmm: HmmStats,
 }
+
+/// Slots for the kernel's `enum mmu_notifier_event` values (`MmuEvent`).
+pub const MMU_EVENTS: usize = 8;
 
 /// Stream-wide counters, including what does not add up.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -517,6 +524,8 @@ impl Mirror {
         }
         m.recent.push_back((ev.start, ev.last, ev.event));
         let unmap = ev.event == MmuEvent::Unmap as u8;
+        let event = (ev.event as usize).min(MMU_EVENTS - 1);
+        let blockable = usize::from(ev.flags & flags::BLOCKABLE != 0);
         let owners = &mut self.owners;
         let mut missed: Vec<(u64, OwnerId)> = Vec::new();
         for (&sub, iv) in m.intervals.iter_mut() {
@@ -536,7 +545,9 @@ impl Mirror {
             if unmap {
                 iv.unmaps = iv.unmaps.saturating_add(1);
             }
-            owners[iv.owner.0 as usize].invalidations += 1;
+            let owner = &mut owners[iv.owner.0 as usize];
+            owner.invalidations += 1;
+            owner.invalidations_by[event][blockable] += 1;
         }
         if eagain {
             called_before_refusal(&mut missed, &called, &m.intervals);
@@ -611,7 +622,9 @@ impl Mirror {
                 iv.read_begin_wait_max_ns = iv
                     .read_begin_wait_max_ns
                     .max(ev.dur_ns.min(u32::MAX as u64) as u32);
-                self.owners[iv.owner.0 as usize].read_begin_waits += 1;
+                let owner = &mut self.owners[iv.owner.0 as usize];
+                owner.read_begin_waits += 1;
+                owner.read_begin_wait.record(ev.dur_ns);
             }
         }
     }

@@ -5,23 +5,9 @@ use std::os::fd::OwnedFd;
 
 use anyhow::{Context as _, Result};
 use aya::sys::{Stats, enable_stats};
-use serde::{Deserialize, Serialize};
 
 use super::Probes;
-
-/// Cost of one loaded program since it was loaded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProgramCost {
-    pub program: String,
-    pub run_count: u64,
-    pub run_time_ns: u64,
-}
-
-impl ProgramCost {
-    pub fn ns_per_run(&self) -> Option<f64> {
-        (self.run_count > 0).then(|| self.run_time_ns as f64 / self.run_count as f64)
-    }
-}
+use crate::stream::ProgramCost;
 
 /// Keeps run-time statistics on for as long as it lives (the kernel turns them off when
 /// the last such fd closes: they cost two clock reads per program run).

@@ -90,6 +90,15 @@ pub enum RuleId {
     OutlivesProcess,
 }
 
+impl RuleId {
+    /// The name the command line and JSON use (`alloc-in-callback`).
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -251,6 +260,9 @@ pub struct Engine {
     rules: Vec<Box<dyn Rule>>,
     seen: Seen,
     findings: BTreeMap<Key, Finding>,
+    /// Hits per rule and owner since the start: running totals that only grow (a
+    /// finding's count is per process, and processes come and go).
+    totals: BTreeMap<(RuleId, u64), u64>,
     hits: Vec<Hit>,
     /// When rules last ticked, and the latest event time.
     last_ts: u64,
@@ -268,6 +280,7 @@ impl Engine {
             rules,
             seen: Seen::default(),
             findings: BTreeMap::new(),
+            totals: BTreeMap::new(),
             hits: Vec::new(),
             last_ts: 0,
             now_ts: 0,
@@ -326,6 +339,7 @@ impl Engine {
                 .process
                 .clone()
                 .unwrap_or_else(|| (tgid, comm.to_owned()));
+            *self.totals.entry((hit.rule, owner)).or_default() += 1;
             let key = (hit.rule, tgid, owner, hit.stack);
             let rule = info(hit.rule);
             let f = self.findings.entry(key).or_insert_with(|| Finding {
@@ -354,6 +368,13 @@ impl Engine {
 
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.findings.values()
+    }
+
+    /// Hits per (rule, owner callback address) since the start.
+    pub fn totals(&self) -> impl Iterator<Item = (RuleId, u64, u64)> + '_ {
+        self.totals
+            .iter()
+            .map(|(&(rule, owner), &n)| (rule, owner, n))
     }
 
     pub fn len(&self) -> usize {

@@ -138,6 +138,9 @@ impl LiveSession {
                 _ = upkeep.tick() => {
                     self.resolve_owners(sink, false);
                     self.maintain()?;
+                    if self.cost_stats.is_some() {
+                        sink.costs(&self.probes.costs());
+                    }
                     sink.tick()?;
                 }
                 _ = &mut sleep, if deadline.is_some() => break,

@@ -31,6 +31,17 @@ pub trait Sink {
     fn tick(&mut self) -> anyhow::Result<()> {
         self.flush()
     }
+    /// The programs' own cost so far, at each upkeep of a live session whose kernel
+    /// statistics are on (see `LiveSession::enable_cost_stats`).
+    fn costs(&mut self, _costs: &[ProgramCost]) {}
+}
+
+/// Cost of one loaded program since it was loaded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProgramCost {
+    pub program: String,
+    pub run_count: u64,
+    pub run_time_ns: u64,
 }
 
 /// What the kernel reports it did not capture, as running totals since the stream began.
