@@ -1,12 +1,12 @@
 //! Command-line interface.
 
-use std::{collections::HashSet, path::PathBuf, sync::LazyLock, time::Duration};
+use std::{collections::HashSet, net::SocketAddr, path::PathBuf, sync::LazyLock, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
 use notifier_user::{
     pipeline::TraceFormat,
-    probe::{Mode, filter::Selection},
+    probe::{Mode, capabilities::Keep, filter::Selection},
     rules::{Engine, RuleId, Thresholds, catalog},
     session::Config,
 };
@@ -70,6 +70,9 @@ pub enum Command {
     /// Per-process snapshot of the intervals registered right now (walks the kernel's
     /// trees; schema: docs/snapshot.schema.json).
     Snapshot(SnapshotArgs),
+    /// Run as a Prometheus exporter: /metrics (per-driver, low-cardinality), /snapshot
+    /// (per-process detail) and /healthz, until SIGTERM.
+    Serve(ServeArgs),
 }
 
 /// Which processes to watch. The kernel side drops everything else before it reaches the
@@ -298,6 +301,27 @@ pub struct CheckArgs {
     /// Print a rule's explanation and fix, and exit.
     #[arg(long, value_enum, value_name = "RULE")]
     pub explain: Option<RuleId>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address and port to serve on. Localhost by default: serving other hosts must be
+    /// asked for (e.g. 0.0.0.0:9477), ideally with --web-config.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9477")]
+    pub listen: SocketAddr,
+    /// TLS and basic authentication, in the Prometheus exporter-toolkit web-config format
+    /// (tls_server_config, basic_auth_users).
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+    /// Capabilities kept once the probes are armed; the rest are dropped: `none`, `all`,
+    /// or a list. The default is what hooking a driver loaded later and the audits need;
+    /// with `none`, such a driver's callbacks are counted as unobserved instead.
+    #[arg(long, value_name = "LIST", default_value_t = Keep::running())]
+    pub keep_capabilities: Keep,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     #[command(flatten)]
     pub rules: RuleArgs,
 }

@@ -113,6 +113,14 @@ impl Pipeline {
     }
 }
 
+/// So that a command can run the pipeline itself or a sink wrapping it, and read the model
+/// afterwards either way.
+impl AsRef<Pipeline> for Pipeline {
+    fn as_ref(&self) -> &Pipeline {
+        self
+    }
+}
+
 impl Sink for Pipeline {
     fn event(&mut self, ev: &Event) {
         // Before the event applies: a remove takes its interval, and its owner, away.

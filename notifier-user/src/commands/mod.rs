@@ -4,6 +4,7 @@ mod check;
 mod probes;
 mod record;
 mod replay;
+mod serve;
 mod snapshot;
 mod top;
 mod trace;
@@ -15,7 +16,7 @@ use notifier_user::{
     export::{summary::Summary, text, write_output},
     pipeline::Pipeline,
     session::{Config, LiveSession},
-    stream::{Sink as _, StreamEnd},
+    stream::{Sink, StreamEnd},
 };
 
 use crate::cli::{Cli, Command, TopArgs, TraceArgs};
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => rt.block_on(check::run(args)),
         // The ring-buffer reader registers with the runtime even when only drained once.
         Command::Snapshot(args) => rt.block_on(async { snapshot::run(args) }),
+        Command::Serve(args) => rt.block_on(serve::run(args)),
     }
 }
 
@@ -80,11 +82,16 @@ impl Capture {
         );
     }
 
-    /// Announces, runs `p` until `duration`, Ctrl-C or SIGTERM, and finishes its outputs.
-    async fn run(&mut self, p: &mut Pipeline, duration: Option<Duration>) -> Result<StreamEnd> {
+    /// Announces, runs `sink` (the pipeline, or a sink around it) until `duration`, Ctrl-C
+    /// or SIGTERM, and finishes its outputs.
+    async fn run(
+        &mut self,
+        sink: &mut (impl Sink + AsRef<Pipeline>),
+        duration: Option<Duration>,
+    ) -> Result<StreamEnd> {
         self.announce();
-        let end = self.session.run(duration, p).await?;
-        let unobserved = p.mirror.counters.callbacks_unobserved;
+        let end = self.session.run(duration, sink).await?;
+        let unobserved = sink.as_ref().mirror.counters.callbacks_unobserved;
         if unobserved > 0 {
             eprintln!("notifier-top: {}", text::unobserved_callbacks(unobserved));
         }

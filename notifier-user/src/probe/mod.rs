@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod callbacks;
+pub mod capabilities;
 pub mod cost;
 pub mod filter;
 pub mod layout;

@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Result;
+use bytes::Bytes;
 use notifier_common::Event;
 
 use super::metrics::{BuildInfo, Sample};
@@ -28,7 +29,7 @@ struct Published {
     upkeep: Option<Instant>,
     /// A client waits for a snapshot: the next upkeep takes one.
     snapshot_wanted: bool,
-    snapshot: Option<(u64, Arc<Vec<u8>>)>,
+    snapshot: Option<(u64, Bytes)>,
     /// Snapshots taken so far (a waiting client wants one newer than it saw).
     snapshots: u64,
     /// The capture ended; nothing new will come.
@@ -69,7 +70,7 @@ impl Shared {
 
     /// A snapshot taken after this call, as `snapshot` JSON; `None` when the capture did
     /// not reach an upkeep within `wait`.
-    pub fn snapshot(&self, wait: Duration) -> Option<Arc<Vec<u8>>> {
+    pub fn snapshot(&self, wait: Duration) -> Option<Bytes> {
         let deadline = Instant::now() + wait;
         let mut p = self.lock();
         let seen = p.snapshots;
@@ -139,7 +140,7 @@ impl Exporter {
                 },
                 None,
             );
-            Some(Arc::new(serde_json::to_vec_pretty(&snap)?))
+            Some(Bytes::from(serde_json::to_vec_pretty(&snap)?))
         } else {
             None
         };
@@ -156,6 +157,12 @@ impl Exporter {
             self.shared.fresh.notify_all();
         }
         Ok(())
+    }
+}
+
+impl AsRef<Pipeline> for Exporter {
+    fn as_ref(&self) -> &Pipeline {
+        &self.pipeline
     }
 }
 
