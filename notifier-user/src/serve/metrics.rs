@@ -169,6 +169,12 @@ impl Sample {
                 .or_default()
                 .add(owner, live.get(i).copied().unwrap_or(0));
         }
+        // A driver known but idle is a series at zero, not a missing one: Prometheus
+        // sees a counter start (or, after a restart, reset) only at a sample before its
+        // first increment.
+        for &addr in p.owners.keys() {
+            drivers.entry(driver_label(addr, &p.owners)).or_default();
+        }
         let mut findings = BTreeMap::new();
         for (rule, owner, n) in p.rules.iter().flat_map(|r| r.totals()) {
             *findings

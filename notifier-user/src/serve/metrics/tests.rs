@@ -204,3 +204,18 @@ fn program_costs_and_outside_counters_are_shown() {
     );
     assert_eq!(s.get("notifier_top_http_auth_failures_total"), Some(&7.0));
 }
+
+#[test]
+fn a_known_driver_is_a_series_at_zero_before_its_first_insert() {
+    let mut p = Pipeline::new(Pointers::new(true));
+    p.owner(&Symbol {
+        addr: FIXTURE_CB,
+        name: "nf_invalidate".into(),
+        module: Some("notifier_fixture".into()),
+    });
+    let text = render(&Sample::of(&p, &[]), &build(), Vec::new());
+    assert!(
+        text.contains("notifier_top_inserts_total{driver=\"notifier_fixture\"} 0\n"),
+        "{text}"
+    );
+}
