@@ -315,10 +315,11 @@ pub struct ServeArgs {
     /// (tls_server_config, basic_auth_users).
     #[arg(long, value_name = "FILE")]
     pub web_config: Option<PathBuf>,
-    /// Capabilities kept once the probes are armed; the rest are dropped: `none`, `all`,
-    /// or a list. The default is what hooking a driver loaded later and the audits need;
-    /// with `none`, such a driver's callbacks are counted as unobserved instead.
-    #[arg(long, value_name = "LIST", default_value_t = Keep::running())]
+    /// Capabilities kept once the probes are armed; the rest are dropped: `auto` (what
+    /// hooking a driver that registers later needs here: CAP_PERFMON, CAP_SYSLOG, and
+    /// CAP_SYS_ADMIN where kernel.perf_event_paranoid is 3), `none` (such a driver's
+    /// callbacks are then counted as unobserved), `all`, or a list such as perfmon,syslog.
+    #[arg(long, value_name = "LIST", default_value_t = Keep::Auto)]
     pub keep_capabilities: Keep,
     #[command(flatten)]
     pub capture: CaptureArgs,

@@ -42,12 +42,16 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let retained = capabilities::retain_only(&args.keep_capabilities)
         .context("dropping capabilities (--keep-capabilities)")?;
     eprintln!(
-        "notifier-top serve: capabilities kept: {}{}",
-        capabilities::Keep::Only(retained.effective),
-        if retained.bounding {
+        "notifier-top serve: capabilities kept: {}{}{}",
+        capabilities::names(&retained.effective),
+        retained
+            .because
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default(),
+        if retained.bounding || args.keep_capabilities == capabilities::Keep::All {
             ""
         } else {
-            " (bounding set unchanged: no CAP_SETPCAP)"
+            "; bounding set unchanged (no CAP_SETPCAP)"
         }
     );
 

@@ -1,8 +1,12 @@
 //! Giving up privileges once the probes are armed (`serve --keep-capabilities`). A daemon
 //! that listens on a socket should hold no more than its remaining work needs: hooking
-//! the callbacks of a driver loaded later (CAP_PERFMON for the kprobe, CAP_SYSLOG to read
-//! its address from kallsyms) and re-walking the trees (CAP_BPF). Everything else a root
-//! process holds — CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_NET_ADMIN, … — goes.
+//! the callbacks of a driver that registers its first interval later — CAP_PERFMON for
+//! the kprobe's perf_event_open, CAP_SYSLOG to read its address from kallsyms, and
+//! CAP_SYS_ADMIN too where `kernel.perf_event_paranoid` is 3 (Debian's default: its
+//! patch lets only CAP_SYS_ADMIN open perf events then). The audits' re-walks need
+//! nothing: their programs are loaded, and running an iterator or updating a map through
+//! its fd checks no capability. Everything else a root process holds — CAP_BPF,
+//! CAP_DAC_OVERRIDE, CAP_NET_ADMIN, … — goes.
 //!
 //! Capabilities belong to threads: this runs before any other thread exists, and
 //! [`retain_only`] checks that none does, so every thread started later inherits the
@@ -13,25 +17,36 @@ use std::{fmt, fs, str::FromStr};
 use anyhow::{Context, Result, bail};
 use caps::{CapSet, Capability, CapsHashSet};
 
-/// What the capture still uses once armed (module comment).
-pub const RUNNING: [Capability; 3] = [
-    Capability::CAP_BPF,
-    Capability::CAP_PERFMON,
-    Capability::CAP_SYSLOG,
-];
-
-/// `--keep-capabilities`: `none`, `all`, or a comma-separated list (`bpf,perfmon`, with
-/// or without `cap_`, any case).
+/// `--keep-capabilities`: `auto` (what the capture still needs on this kernel), `none`,
+/// `all`, or a comma-separated list (`perfmon,syslog`, with or without `cap_`, any case).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Keep {
+    Auto,
     All,
     Only(CapsHashSet),
 }
 
 impl Keep {
-    pub fn running() -> Keep {
-        Keep::Only(RUNNING.into_iter().collect())
+    /// The set `auto` stands for, and why it holds CAP_SYS_ADMIN when it does.
+    pub fn needed(perf_event_paranoid: Option<i32>) -> (CapsHashSet, Option<&'static str>) {
+        let mut set: CapsHashSet = [Capability::CAP_PERFMON, Capability::CAP_SYSLOG]
+            .into_iter()
+            .collect();
+        let why = (perf_event_paranoid >= Some(3)).then(|| {
+            set.insert(Capability::CAP_SYS_ADMIN);
+            "CAP_SYS_ADMIN for kprobes: kernel.perf_event_paranoid is 3"
+        });
+        (set, why)
     }
+}
+
+/// `kernel.perf_event_paranoid`, if readable.
+pub fn perf_event_paranoid() -> Option<i32> {
+    fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl FromStr for Keep {
@@ -39,6 +54,7 @@ impl FromStr for Keep {
 
     fn from_str(s: &str) -> Result<Keep, String> {
         match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => return Ok(Keep::Auto),
             "all" => return Ok(Keep::All),
             "none" | "" => return Ok(Keep::Only(CapsHashSet::default())),
             _ => {}
@@ -62,15 +78,21 @@ impl FromStr for Keep {
 impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Keep::Auto => f.write_str("auto"),
             Keep::All => f.write_str("all"),
-            Keep::Only(set) if set.is_empty() => f.write_str("none"),
-            Keep::Only(set) => {
-                let mut names: Vec<_> = set.iter().map(|c| c.to_string()).collect();
-                names.sort();
-                f.write_str(&names.join(","))
-            }
+            Keep::Only(set) => f.write_str(&names(set)),
         }
     }
+}
+
+/// `CAP_A,CAP_B` sorted, or `none`.
+pub fn names(set: &CapsHashSet) -> String {
+    if set.is_empty() {
+        return "none".into();
+    }
+    let mut names: Vec<_> = set.iter().map(|c| c.to_string()).collect();
+    names.sort();
+    names.join(",")
 }
 
 /// What [`retain_only`] left.
@@ -79,18 +101,26 @@ pub struct Retained {
     pub effective: CapsHashSet,
     /// Whether the bounding set was reduced too (that needs CAP_SETPCAP).
     pub bounding: bool,
+    /// Why `auto` kept more than its base set.
+    pub because: Option<&'static str>,
 }
 
 /// Reduces this thread's (the only thread's) capabilities to `keep`: effective,
 /// permitted and bounding sets to their intersection with it, inheritable and ambient
 /// emptied, and no_new_privs set so that nothing can be regained through an exec.
 pub fn retain_only(keep: &Keep) -> Result<Retained> {
-    let Keep::Only(keep) = keep else {
-        return Ok(Retained {
-            effective: caps::read(None, CapSet::Effective)?,
-            bounding: false,
-        });
+    let (keep, because) = match keep {
+        Keep::All => {
+            return Ok(Retained {
+                effective: caps::read(None, CapSet::Effective)?,
+                bounding: false,
+                because: None,
+            });
+        }
+        Keep::Auto => Keep::needed(perf_event_paranoid()),
+        Keep::Only(set) => (set.clone(), None),
     };
+    let keep = &keep;
     let threads = thread_count()?;
     if threads > 1 {
         bail!("dropping capabilities with {threads} threads running: the others would keep theirs");
@@ -118,6 +148,7 @@ pub fn retain_only(keep: &Keep) -> Result<Retained> {
     Ok(Retained {
         effective: caps::read(None, CapSet::Effective)?,
         bounding,
+        because,
     })
 }
 
@@ -135,16 +166,28 @@ mod tests {
     fn parses_the_keep_list_like_ebpf_exporter() {
         assert_eq!("none".parse::<Keep>().unwrap().to_string(), "none");
         assert_eq!("ALL".parse::<Keep>().unwrap(), Keep::All);
+        assert_eq!("auto".parse::<Keep>().unwrap(), Keep::Auto);
         assert_eq!(
-            "bpf, cap_perfmon,CAP_SYSLOG".parse::<Keep>().unwrap(),
-            Keep::running()
-        );
-        assert_eq!(
-            Keep::running().to_string(),
+            "bpf, cap_perfmon,SYSLOG"
+                .parse::<Keep>()
+                .unwrap()
+                .to_string(),
             "CAP_BPF,CAP_PERFMON,CAP_SYSLOG"
         );
         let e = "bpf,teleport".parse::<Keep>().unwrap_err();
         assert!(e.contains("CAP_TELEPORT"), "{e}");
+    }
+
+    #[test]
+    fn auto_keeps_sys_admin_only_where_perf_events_need_it() {
+        let (set, why) = Keep::needed(Some(2));
+        assert_eq!(
+            (names(&set).as_str(), why),
+            ("CAP_PERFMON,CAP_SYSLOG", None)
+        );
+        let (set, why) = Keep::needed(Some(3));
+        assert_eq!(names(&set), "CAP_PERFMON,CAP_SYSLOG,CAP_SYS_ADMIN");
+        assert!(why.is_some());
     }
 
     /// In a forked child (single-threaded by construction, and its loss of privileges
