@@ -1,6 +1,7 @@
 //! One module per command, each `run(args)`, over one shared way to run a live capture.
 
 mod check;
+mod generate;
 mod probes;
 mod record;
 mod replay;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => rt.block_on(check::run(args)),
         // The ring-buffer reader registers with the runtime even when only drained once.
         Command::Snapshot(args) => rt.block_on(async { snapshot::run(args) }),
+        Command::Generate(args) => generate::run(args),
     }
 }
 
