@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod apt;
 mod bench;
 mod cmd;
+mod dist;
 mod fixtures;
 mod hmm;
 mod initramfs;
@@ -35,6 +36,9 @@ enum Task {
         #[arg(long)]
         build_only: bool,
     },
+    /// The release files in target/dist/: the static binary (musl), man pages, shell
+    /// completions, licences and a Debian package (checked by lintian), with .sha256 files.
+    Dist,
     /// Fetch and unpack the matrix kernels (image, modules, headers) into the cache.
     Kernels {
         /// One kernel (6.1, 6.12, 7.3); default all.
@@ -128,6 +132,7 @@ fn run(task: Task) -> Result<ExitCode> {
         } else {
             setup::Scope::Full
         })?,
+        Task::Dist => dist::run()?,
         Task::Kernels { kernel } => {
             for id in ids(&kernel) {
                 let k = kernels::prepare(&id)?;
