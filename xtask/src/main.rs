@@ -84,8 +84,8 @@ enum Task {
         #[arg(long)]
         headless: bool,
     },
-    /// Clippy, unit tests, then the VM test suites (tests/vm/scenarios) on every kernel of
-    /// the matrix.
+    /// Clippy, unit tests, `dist` (the VM suite unpacks its .deb), then the VM test suites
+    /// (tests/vm/scenarios) on every kernel of the matrix.
     Test {
         #[arg(long)]
         kernel: Vec<String>,
