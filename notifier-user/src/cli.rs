@@ -22,7 +22,7 @@ quietly with 0.";
 
 /// What a bug report needs to name the build: the version, the commit, and the event ABI
 /// (which recordings it writes and reads).
-static VERSION: LazyLock<String> = LazyLock::new(|| {
+pub static VERSION: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{} (commit {}, event ABI {}, reads recordings of ABI {}..={})",
         env!("CARGO_PKG_VERSION"),
@@ -73,6 +73,9 @@ pub enum Command {
     /// Run as a Prometheus exporter: /metrics (per-driver, low-cardinality), /snapshot
     /// (per-process detail) and /healthz, until SIGTERM.
     Serve(ServeArgs),
+    /// Man pages or shell completions, for packagers (`cargo xtask dist`).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
 }
 
 /// Which processes to watch. The kernel side drops everything else before it reaches the
@@ -325,4 +328,26 @@ pub struct ServeArgs {
     pub capture: CaptureArgs,
     #[command(flatten)]
     pub rules: RuleArgs,
+}
+
+/// What `generate` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Generated {
+    /// notifier-top.1 and a notifier-top-<command>.1 per command.
+    Man,
+    /// notifier-top.bash
+    CompleteBash,
+    /// _notifier-top
+    CompleteZsh,
+    /// notifier-top.fish
+    CompleteFish,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub what: Generated,
+    /// Folder to write into (created when missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
 }

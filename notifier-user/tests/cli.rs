@@ -293,3 +293,63 @@ fn version_names_the_commit_and_the_event_abi() {
     let sub = top().args(["replay", "--version"]).output().unwrap();
     assert!(String::from_utf8_lossy(&sub.stdout).contains(&abi));
 }
+
+/// The commands `--help` lists (clap's `help` aside).
+fn listed_commands() -> Vec<String> {
+    let out = top().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn generate_writes_a_man_page_per_command_and_completions_naming_them() {
+    let commands = listed_commands();
+    assert!(commands.len() >= 7, "{commands:?}");
+    assert!(
+        !commands.iter().any(|c| c == "generate"),
+        "generate is for packagers, hidden from --help: {commands:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("made"); // created by generate
+    for what in ["man", "complete-bash", "complete-zsh", "complete-fish"] {
+        let run = top()
+            .args(["generate", what, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "generate {what}: {run:?}");
+    }
+    let read = |name: &str| {
+        std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert!(read("notifier-top.1").contains(".TH notifier-top 1"));
+    let completions = ["notifier-top.bash", "_notifier-top", "notifier-top.fish"];
+    for c in &commands {
+        let page = read(&format!("notifier-top-{c}.1"));
+        // Its title, and a synopsis naming the command as it is typed.
+        assert!(
+            page.contains(&format!(".TH notifier-top-{c} 1")),
+            "{c}: {page}"
+        );
+        assert!(page.contains(&format!("notifier\\-top {c}")), "{c}: {page}");
+        for completion in completions {
+            assert!(
+                read(completion).contains(c.as_str()),
+                "{completion} lacks {c}"
+            );
+        }
+    }
+    // Hidden stays hidden: no page, and no shell offers it.
+    assert!(!out.join("notifier-top-generate.1").exists());
+    assert!(!out.join("notifier-top-help.1").exists());
+    for completion in completions {
+        assert!(!read(completion).contains("generate"), "{completion}");
+    }
+}

@@ -15,6 +15,10 @@
 export NT_RELEASE="$1" NT_CLOCK="$2" NT_DIR="$3" NT_FILTER="${4:-}"
 export NT_TOP="$NT_TARGET/release/notifier-top"
 export NT_FIXTURE="$NT_TARGET/fixtures/$NT_RELEASE/notifier_fixture.ko"
+# The Debian package of `cargo xtask dist` (which empties target/dist first: one .deb), for
+# 12-packaged; empty when dist has not run.
+NT_DEB=$(ls "$NT_TARGET"/dist/notifier-top_*_amd64.deb 2>/dev/null | head -n 1)
+export NT_DEB
 cd "$NT_ROOT" || exit 1
 [ -d "$NT_DIR" ] || { echo "suite.sh: no scenario folder $NT_DIR"; exit 1; }
 for s in "$NT_DIR"/*.sh; do

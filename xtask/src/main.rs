@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod apt;
 mod bench;
 mod cmd;
+mod dist;
 mod fixtures;
 mod hmm;
 mod initramfs;
@@ -28,8 +29,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Install what a fresh Debian 12 machine needs (apt packages, nightly rust-src,
-    /// bpf-linker). Idempotent.
-    Setup,
+    /// bpf-linker, the musl target). Idempotent.
+    Setup {
+        /// Only what building notifier-top needs (the pinned nightly with rust-src, and
+        /// bpf-linker): no apt, no root. Then `cargo install --locked --path notifier-user`.
+        #[arg(long)]
+        build_only: bool,
+    },
+    /// The release files in target/dist/: the static binary (musl), man pages, shell
+    /// completions, licences and a Debian package (checked by lintian), with .sha256 files.
+    Dist,
     /// Fetch and unpack the matrix kernels (image, modules, headers) into the cache.
     Kernels {
         /// One kernel (6.1, 6.12, 7.3); default all.
@@ -75,8 +84,8 @@ enum Task {
         #[arg(long)]
         headless: bool,
     },
-    /// Clippy, unit tests, then the VM test suites (tests/vm/scenarios) on every kernel of
-    /// the matrix.
+    /// Clippy, unit tests, `dist` (the VM suite unpacks its .deb), then the VM test suites
+    /// (tests/vm/scenarios) on every kernel of the matrix.
     Test {
         #[arg(long)]
         kernel: Vec<String>,
@@ -118,7 +127,12 @@ fn ids(kernels: &[String]) -> Vec<String> {
 
 fn run(task: Task) -> Result<ExitCode> {
     match task {
-        Task::Setup => setup::run()?,
+        Task::Setup { build_only } => setup::run(if build_only {
+            setup::Scope::Build
+        } else {
+            setup::Scope::Full
+        })?,
+        Task::Dist => dist::run()?,
         Task::Kernels { kernel } => {
             for id in ids(&kernel) {
                 let k = kernels::prepare(&id)?;
@@ -174,7 +188,7 @@ fn run(task: Task) -> Result<ExitCode> {
             return Ok(ExitCode::from(outcome.status.clamp(0, 255) as u8));
         }
         Task::Demo { kernel, headless } => {
-            setup::run()?;
+            setup::run(setup::Scope::Full)?;
             test::build_release()?;
             fixtures::tools()?;
             let k = kernels::prepare(&kernel)?;
@@ -215,11 +229,11 @@ fn run(task: Task) -> Result<ExitCode> {
             filter,
             vm_only,
         } => {
-            setup::run()?;
+            setup::run(setup::Scope::Full)?;
             return test::run(&ids(&kernel), filter.as_deref(), vm_only);
         }
         Task::Bench { kernel, filter } => {
-            setup::run()?;
+            setup::run(setup::Scope::Full)?;
             return bench::run(&ids(&kernel), filter.as_deref());
         }
     }

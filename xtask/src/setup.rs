@@ -1,6 +1,7 @@
 //! Everything a fresh Debian 12 machine needs, installed by the project itself. Idempotent,
 //! and fast when already done (checks before it installs, refreshes apt lists only when a
-//! package has no candidate or an install fails). Never removes a package.
+//! package has no candidate or an install fails). Never removes a package. `--build-only`
+//! installs just what building notifier-top needs, as the user, without apt.
 
 use std::{
     fs,
@@ -14,8 +15,10 @@ use anyhow::{Context as _, Result, bail};
 use crate::{apt::PrivateApt, cmd, paths};
 
 /// Debian packages: the initramfs tools, module tooling, the guest-side tools a user reaches
-/// for (bpftrace, bpftool, rdma, ibverbs), and what builds the fixtures. QEMU is separate
-/// (see [`qemu`]).
+/// for (bpftrace, bpftool, rdma, ibverbs), what builds the fixtures, what `dist` needs
+/// (musl-gcc for C code in a static build, lintian to check the .deb), and what the VM
+/// scenarios run beside notifier-top (prometheus scrapes `serve`). QEMU is separate (see
+/// [`qemu`]).
 const PACKAGES: &[&str] = &[
     "busybox-static",
     "kmod",
@@ -38,6 +41,9 @@ const PACKAGES: &[&str] = &[
     "bpftool",
     "jq",
     "tmux",
+    "musl-tools",
+    "lintian",
+    "prometheus",
 ];
 
 /// Nice to have in the guest, but not in every Debian release's archive: skipped with a
@@ -49,7 +55,32 @@ const QEMU: &[&str] = &["qemu-system-x86", "qemu-system-common", "qemu-system-da
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
-pub fn run() -> Result<()> {
+/// The target `cargo xtask dist` builds the static binary for.
+pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// How much `setup` installs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// What building and installing notifier-top needs: the pinned nightly with rust-src and
+    /// bpf-linker, all under the user's home; no apt, no root.
+    Build,
+    /// Everything the test bed needs too: apt packages, QEMU, clippy for the eBPF crate, and
+    /// the musl target `dist` builds for.
+    Full,
+}
+
+pub fn run(scope: Scope) -> Result<()> {
+    if scope == Scope::Build {
+        nightly(scope)?;
+        let linker = bpf_linker()?;
+        cmd::step(&format!(
+            "setup complete (build only). Next, to install notifier-top into ~/.cargo/bin: \
+             cargo install --locked --path notifier-user (its build script finds bpf-linker in \
+             {}; set the same NOTIFIER_TOP_CACHE if you set one here)",
+            linker.parent().unwrap_or(&linker).display()
+        ));
+        return Ok(());
+    }
     qemu()?;
     let missing: Vec<&str> = PACKAGES
         .iter()
@@ -61,7 +92,8 @@ pub fn run() -> Result<()> {
     } else {
         apt_install(&missing)?;
     }
-    nightly_rust_src()?;
+    nightly(scope)?;
+    musl_target()?;
     let linker = bpf_linker()?;
     // The guest mounts its kernel's modules over /usr/lib/modules, which must exist on the
     // (read-only shared) host root; containers often lack it.
@@ -215,7 +247,9 @@ fn has_candidate(pkg: &str) -> bool {
         })
 }
 
-fn nightly_rust_src() -> Result<()> {
+/// The pinned nightly with rust-src (the eBPF crate builds core itself), and for the full
+/// scope clippy (`cargo xtask test` lints the eBPF crate with it).
+fn nightly(scope: Scope) -> Result<()> {
     let toolchain = paths::ebpf_toolchain()?;
     let installed = Command::new("rustup")
         .args([
@@ -250,7 +284,9 @@ fn nightly_rust_src() -> Result<()> {
             "rust-src",
         ]))?;
     }
-    // `cargo xtask test` lints the eBPF crate with this toolchain.
+    if scope == Scope::Build {
+        return Ok(());
+    }
     if has("clippy") {
         cmd::step(&format!("{toolchain} with clippy: present"));
         return Ok(());
@@ -259,6 +295,29 @@ fn nightly_rust_src() -> Result<()> {
         "rustup: clippy for {toolchain} (lints the eBPF crate)"
     ));
     cmd::run(Command::new("rustup").args(["component", "add", "clippy", "--toolchain", &toolchain]))
+}
+
+/// The static target `cargo xtask dist` builds for, added to the toolchain that builds
+/// notifier-user (the project root's, i.e. the default: only the eBPF crate pins a nightly).
+fn musl_target() -> Result<()> {
+    let root = paths::project_root();
+    let installed = cmd::output(
+        Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .current_dir(&root),
+    )?;
+    if installed.lines().any(|l| l.trim() == STATIC_TARGET) {
+        cmd::step(&format!("rust target {STATIC_TARGET}: present"));
+        return Ok(());
+    }
+    cmd::step(&format!(
+        "rustup target add {STATIC_TARGET} (cargo xtask dist)"
+    ));
+    cmd::run(
+        Command::new("rustup")
+            .args(["target", "add", STATIC_TARGET])
+            .current_dir(&root),
+    )
 }
 
 /// bpf-linker linked against the pinned nightly's own libLLVM (bookworm has no LLVM new

@@ -1,6 +1,6 @@
-//! `cargo xtask test`: clippy (host crates and the eBPF crate), host unit tests, then each
-//! kernel's VM suite of tests/vm/scenarios (see `suite`). Measurements are `cargo xtask
-//! bench`'s.
+//! `cargo xtask test`: clippy (host crates and the eBPF crate), host unit tests, `dist` (the
+//! package the VM suite unpacks), then each kernel's VM suite of tests/vm/scenarios (see
+//! `suite`). Measurements are `cargo xtask bench`'s.
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context as _, Result};
 
 use crate::{
-    cmd, fixtures, paths,
+    cmd, dist, fixtures, paths,
     suite::{self, Report, Tally},
 };
 
@@ -27,6 +27,7 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
         report.add("unit tests", unit, None);
     }
     build_release()?;
+    report.add("dist", packaged(), None);
     let tools = fixtures::tools();
     if let Err(e) = &tools {
         eprintln!("fixture tools failed to build: {e:#}");
@@ -37,6 +38,24 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
         report.add(&format!("kernel {id} ({release})"), tally, Some(t0));
     }
     Ok(report.finish())
+}
+
+/// `cargo xtask dist`, one test of the tally: 12-packaged unpacks its .deb in the guest (and
+/// skips, the failure already counted here, when there is none).
+fn packaged() -> Tally {
+    match dist::run() {
+        Ok(()) => Tally {
+            passed: 1,
+            ..Tally::default()
+        },
+        Err(e) => {
+            println!("NT-TEST dist fail: {e:#}");
+            Tally {
+                failed: 1,
+                ..Tally::default()
+            }
+        }
+    }
 }
 
 /// The release binary the guest runs.

@@ -1,6 +1,7 @@
 //! One module per command, each `run(args)`, over one shared way to run a live capture.
 
 mod check;
+mod generate;
 mod probes;
 mod record;
 mod replay;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         // The ring-buffer reader registers with the runtime even when only drained once.
         Command::Snapshot(args) => rt.block_on(async { snapshot::run(args) }),
         Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Generate(args) => generate::run(args),
     }
 }
 
