@@ -196,6 +196,10 @@ fn stage_deb(dist: &Path, stage: &Path, epoch: u64) -> Result<()> {
             root.join("README.md"),
             "usr/share/doc/notifier-top/README.md",
         ),
+        (
+            packaging.join("grafana-dashboard.json"),
+            "usr/share/doc/notifier-top/grafana-dashboard.json",
+        ),
         // /usr/lib, where Debian's merged /usr (DEP 17, trixie) puts units; bookworm's
         // systemd and lintian take it too.
         (
