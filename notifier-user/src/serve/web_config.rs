@@ -90,7 +90,7 @@ impl WebConfig {
         let file: File = if text.trim().is_empty() {
             File::default()
         } else {
-            serde_norway::from_str(text)?
+            serde_saphyr::from_str(text)?
         };
         let tls = file
             .tls_server_config
