@@ -3,7 +3,7 @@
 # same run; `promtool check metrics` finds nothing to say about /metrics; /snapshot and
 # /healthz answer; once attached, every thread of serve holds exactly the kept
 # capabilities; SIGTERM ends it cleanly; a restart mid-run is a counter reset Prometheus
-# handles (increase() over both runs covers both).
+# handles (increase() over both runs covers both). On 7.x rxe ODP pingpong runs too.
 # timeout: 420
 . tests/vm/lib.sh
 command -v prometheus > /dev/null && command -v promtool > /dev/null ||
@@ -13,6 +13,12 @@ load_fixture
 ip link set lo up || fail "ip link set lo up"
 W=$VM_OUT/serve
 mkdir -p $W
+# And soft-RoCE ODP on 7.x (6.12's rxe has no ODP): a second driver, hooked after the drop.
+RXE=
+case "$NT_RELEASE" in 7.*)
+    ibv_devinfo -d rxe0 > /dev/null 2>&1 || nt-rxe-setup > /dev/null || fail "nt-rxe-setup"
+    RXE=1 ;;
+esac
 PORT=19477
 URL=http://127.0.0.1:$PORT
 
@@ -63,6 +69,7 @@ serve_run() { # n churn — one serve session with a workload; leaves $W/summary
     BASE=$(settled notifier_top_inserts_total)
     nfctl scenario churn $2 > /dev/null || fail "churn"
     nfctl scenario deferred > /dev/null || fail "deferred"
+    [ -n "$RXE" ] && { nt-rxe-pingpong -o -n 20 > $W/rxe$1.out || fail "rxe ODP pingpong"; }
 }
 
 # Exactly CAP_PERFMON (38) and CAP_SYSLOG (34), in every thread; and CAP_SYS_ADMIN (21)
@@ -93,6 +100,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST $URL/metrics)
 inserts1=$(settled notifier_top_inserts_total)
 removes1=$(settled notifier_top_removes_total)
 lost=$(settled notifier_top_events_lost_total)
+if [ -n "$RXE" ]; then
+    rxe=$(pq 'sum(notifier_top_inserts_total{driver="rdma_rxe"})')
+    [ "${rxe:-0}" -gt 0 ] || fail "no rdma_rxe inserts in Prometheus: $(grep rxe $W/metrics.txt | head -3)"
+    echo "rxe ODP: $rxe inserts of rdma_rxe in Prometheus"
+fi
 kill -TERM "$NT_PID"
 stop_top > /dev/null
 want_i=$(jq '[.owners[].inserts] | add' $W/summary1.json)
