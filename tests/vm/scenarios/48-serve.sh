@@ -101,7 +101,7 @@ inserts1=$(settled notifier_top_inserts_total)
 removes1=$(settled notifier_top_removes_total)
 lost=$(settled notifier_top_events_lost_total)
 if [ -n "$RXE" ]; then
-    rxe=$(pq 'sum(notifier_top_inserts_total{driver="rdma_rxe"})')
+    rxe=$(pq 'sum(notifier_top_inserts_total{driver=~"rdma_rxe.*"})')
     [ "${rxe:-0}" -gt 0 ] || fail "no rdma_rxe inserts in Prometheus: $(grep rxe $W/metrics.txt | head -3)"
     echo "rxe ODP: $rxe inserts of rdma_rxe in Prometheus"
 fi
