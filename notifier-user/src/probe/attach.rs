@@ -66,7 +66,7 @@ impl Probes {
                 .or_else(|| absent_function(family, syms));
             status.push(match unavailable {
                 Some(why) => HookStatus::missing(family.hook, why),
-                None => attach_family(&mut ebpf, btf.as_ref(), family, forced),
+                None => attach_family(&mut ebpf, btf.as_ref(), syms, family, forced),
             });
         }
         if status.iter().all(HookStatus::is_missing) {
@@ -99,7 +99,7 @@ impl Probes {
                 };
                 status.push(match missing_input {
                     Some(detail) => HookStatus::missing(family.hook, detail),
-                    None => attach_family(&mut ebpf, btf.as_ref(), family, forced),
+                    None => attach_family(&mut ebpf, btf.as_ref(), syms, family, forced),
                 });
             }
         }
@@ -181,6 +181,7 @@ fn absent_function(family: &Family, syms: &KernelSymbols) -> Option<String> {
 fn attach_family(
     ebpf: &mut Ebpf,
     btf: Result<&Btf, &String>,
+    syms: &KernelSymbols,
     family: &Family,
     forced: Option<Mode>,
 ) -> HookStatus {
@@ -192,9 +193,14 @@ fn attach_family(
     let mut failures = Vec::new();
     let started = Instant::now();
     for &mode in modes {
-        match attach_all(ebpf, btf, family.attachments(mode)) {
+        let atts: Vec<Attachment> = family
+            .attachments(mode)
+            .iter()
+            .map(|a| a.on(|f| syms.by_name(f).next().is_some()))
+            .collect();
+        match attach_all(ebpf, btf, &atts) {
             Ok(()) => {
-                let detail = if failures.is_empty() {
+                let mut detail = if failures.is_empty() {
                     if forced.is_some() {
                         "forced by --attach".to_owned()
                     } else {
@@ -203,6 +209,17 @@ fn attach_family(
                 } else {
                     format!("fallback: {}", failures.join("; "))
                 };
+                let debug: Vec<_> = atts
+                    .iter()
+                    .filter(|a| a.debug_kernel == Some(a.function))
+                    .map(|a| a.function)
+                    .collect();
+                if !debug.is_empty() {
+                    detail.push_str(&format!(
+                        "; lockdep kernel (CONFIG_DEBUG_LOCK_ALLOC): {}",
+                        debug.join(", ")
+                    ));
+                }
                 // Loading (the verifier) and attaching (trampolines) are most of start-up.
                 info!(
                     "hook {}: {mode} ({detail}) in {:.2?}",
@@ -397,5 +414,48 @@ mod tests {
             ProgramSection::Iter { .. }
         ));
         assert!(checked > 40, "only {checked} attachments planned");
+    }
+
+    /// On a lockdep kernel the mutex functions are macros over their `_nested` forms: the
+    /// lock hooks attach to those instead, in both modes, and only there.
+    #[test]
+    fn lock_hooks_follow_a_debug_kernels_macros() {
+        let production = KernelSymbols::parse(
+            "ffffffff81000000 T mutex_lock\nffffffff81000100 T mutex_lock_interruptible\n\
+             ffffffff81000200 T mutex_lock_killable\nffffffff81000300 T down_read\n",
+        );
+        let lockdep = KernelSymbols::parse(
+            "ffffffff81000000 T mutex_lock_nested\n\
+             ffffffff81000100 T mutex_lock_interruptible_nested\n\
+             ffffffff81000200 T mutex_lock_killable_nested\n\
+             ffffffff81000300 T down_read\nffffffff81000400 T down_read_nested\n",
+        );
+        let locks = RULE_FAMILIES
+            .iter()
+            .find(|f| f.hook == Hook::RuleLocks)
+            .unwrap();
+        for mode in [Mode::Fentry, Mode::Kprobe] {
+            let on = |syms: &KernelSymbols| -> Vec<&str> {
+                locks
+                    .attachments(mode)
+                    .iter()
+                    .map(|a| a.on(|f| syms.by_name(f).next().is_some()).function)
+                    .collect()
+            };
+            let (prod, debug) = (on(&production), on(&lockdep));
+            assert!(prod.contains(&"mutex_lock") && !prod.iter().any(|f| f.ends_with("_nested")));
+            for f in [
+                "mutex_lock_nested",
+                "mutex_lock_interruptible_nested",
+                "mutex_lock_killable_nested",
+            ] {
+                assert!(
+                    debug.contains(&f),
+                    "{mode}: {f} not hooked on a lockdep kernel"
+                );
+            }
+            assert!(debug.contains(&"down_read"), "rwsems keep their functions");
+            assert!(!debug.contains(&"mutex_lock"));
+        }
     }
 }

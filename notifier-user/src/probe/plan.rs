@@ -57,6 +57,10 @@ pub struct Attachment {
     pub program: &'static str,
     pub kind: Kind,
     pub function: &'static str,
+    /// What `function` is on a kernel built with CONFIG_DEBUG_LOCK_ALLOC (every lockdep
+    /// kernel): a macro over this function, with the same first argument —
+    /// `mutex_lock(l)` is `mutex_lock_nested(l, 0)` there, and no `mutex_lock` exists.
+    pub debug_kernel: Option<&'static str>,
 }
 
 const fn at(program: &'static str, kind: Kind, function: &'static str) -> Attachment {
@@ -64,6 +68,34 @@ const fn at(program: &'static str, kind: Kind, function: &'static str) -> Attach
         program,
         kind,
         function,
+        debug_kernel: None,
+    }
+}
+
+/// `at`, for a function a debug kernel replaces with `debug`.
+const fn or_debug(
+    program: &'static str,
+    kind: Kind,
+    function: &'static str,
+    debug: &'static str,
+) -> Attachment {
+    Attachment {
+        debug_kernel: Some(debug),
+        ..at(program, kind, function)
+    }
+}
+
+impl Attachment {
+    /// This attachment on a kernel that has the functions `has` says it has: on a
+    /// debug kernel, the function its macro expands to.
+    pub fn on(self, has: impl Fn(&str) -> bool) -> Attachment {
+        match self.debug_kernel {
+            Some(debug) if !has(self.function) && has(debug) => Attachment {
+                function: debug,
+                ..self
+            },
+            _ => self,
+        }
     }
 }
 
@@ -269,13 +301,19 @@ pub const RULE_FAMILIES: &[Family] = &[
         hook: Hook::RuleLocks,
         purpose: "sleeping locks taken in callbacks and held elsewhere (mutex, rwsem)",
         fentry: &[
-            at("rule_mutex_lock", FEntry, "mutex_lock"),
-            at(
+            or_debug("rule_mutex_lock", FEntry, "mutex_lock", "mutex_lock_nested"),
+            or_debug(
                 "rule_mutex_lock_interruptible",
                 FEntry,
                 "mutex_lock_interruptible",
+                "mutex_lock_interruptible_nested",
             ),
-            at("rule_mutex_lock_killable", FEntry, "mutex_lock_killable"),
+            or_debug(
+                "rule_mutex_lock_killable",
+                FEntry,
+                "mutex_lock_killable",
+                "mutex_lock_killable_nested",
+            ),
             at("rule_down_read", FEntry, "down_read"),
             at("rule_down_write", FEntry, "down_write"),
             at("rule_down_read_killable", FEntry, "down_read_killable"),
@@ -285,9 +323,24 @@ pub const RULE_FAMILIES: &[Family] = &[
             at("rule_up_write", FEntry, "up_write"),
         ],
         kprobe: &[
-            at("rule_lock_kprobe", KProbe, "mutex_lock"),
-            at("rule_lock_kprobe", KProbe, "mutex_lock_interruptible"),
-            at("rule_lock_kprobe", KProbe, "mutex_lock_killable"),
+            or_debug(
+                "rule_lock_kprobe",
+                KProbe,
+                "mutex_lock",
+                "mutex_lock_nested",
+            ),
+            or_debug(
+                "rule_lock_kprobe",
+                KProbe,
+                "mutex_lock_interruptible",
+                "mutex_lock_interruptible_nested",
+            ),
+            or_debug(
+                "rule_lock_kprobe",
+                KProbe,
+                "mutex_lock_killable",
+                "mutex_lock_killable_nested",
+            ),
             at("rule_lock_kprobe", KProbe, "down_read"),
             at("rule_lock_kprobe", KProbe, "down_write"),
             at("rule_lock_kprobe", KProbe, "down_read_killable"),
