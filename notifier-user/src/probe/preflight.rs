@@ -2,13 +2,8 @@
 //! instead of an errno from deep inside a syscall.
 
 use anyhow::{Context as _, Result, bail};
+use caps::Capability::{self, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYSLOG};
 use log::warn;
-
-/// Capability bit numbers (include/uapi/linux/capability.h).
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_SYSLOG: u32 = 34;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
 
 /// Loading tracing programs and reading kernel memory needs CAP_BPF and CAP_PERFMON
 /// (CAP_SYS_ADMIN stands for both, as on kernels before 5.8); kallsyms shows addresses
@@ -56,17 +51,17 @@ fn kallsyms_hides_addresses() -> bool {
 
 /// The capabilities lacking from `effective`; CAP_SYSLOG only where kallsyms hides
 /// addresses without it.
-fn missing_capabilities(effective: u64, kallsyms_hidden: bool) -> Vec<&'static str> {
-    let has = |cap: u32| effective & (1 << cap) != 0;
+fn missing_capabilities(effective: u64, kallsyms_hidden: bool) -> Vec<String> {
+    let has = |cap: Capability| effective & cap.bitmask() != 0;
     let admin = has(CAP_SYS_ADMIN);
     [
-        (CAP_BPF, "CAP_BPF", admin),
-        (CAP_PERFMON, "CAP_PERFMON", admin),
-        (CAP_SYSLOG, "CAP_SYSLOG", !kallsyms_hidden),
+        (CAP_BPF, admin),
+        (CAP_PERFMON, admin),
+        (CAP_SYSLOG, !kallsyms_hidden),
     ]
     .into_iter()
-    .filter(|&(cap, _, covered)| !has(cap) && !covered)
-    .map(|(_, name, _)| name)
+    .filter(|&(cap, covered)| !has(cap) && !covered)
+    .map(|(cap, _)| cap.to_string())
     .collect()
 }
 
@@ -100,7 +95,7 @@ mod tests {
 
     #[test]
     fn names_exactly_what_is_missing() {
-        let bit = |c: u32| 1u64 << c;
+        let bit = |c: Capability| c.bitmask();
         let needed = bit(CAP_BPF) | bit(CAP_PERFMON) | bit(CAP_SYSLOG);
         assert!(
             missing_capabilities(u64::MAX >> 23, true).is_empty(),
