@@ -10,7 +10,12 @@
 ///
 /// 3: the HMM layer's kinds (`HmmRangeFault` … `MakeDeviceExclusive`) and the layout
 /// fields they read. Older recordings read the same way (they hold none of them).
-pub const ABI_VERSION: u32 = 3;
+///
+/// 4: read_begin/remove that can wait for their caller and inserts against their locking
+/// contract are also reported as `Hazard` records (`WaitsForItself`, `InsertLocking`),
+/// with the kernel stack. The reader derives them, stackless, from the events of older
+/// recordings (record/reader.rs).
+pub const ABI_VERSION: u32 = 4;
 
 /// The oldest event ABI a recording may carry and still be replayed.
 pub const OLDEST_READABLE_ABI: u32 = 1;

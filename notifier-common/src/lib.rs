@@ -3,7 +3,8 @@
 //! Everything here is `#[repr(C)]` plain data shared byte-for-byte through the ring buffer
 //! (events) and through read-only globals (the kernel layout the probes read with), and
 //! the vocabularies both sides spell the same way. No logic lives here beyond naming the
-//! bits: what events mean to a model of the kernel's trees is userspace's business.
+//! bits, and the one predicate both sides must decide alike (an insert against its locking
+//! contract): what events mean to a model of the kernel's trees is userspace's business.
 #![no_std]
 
 /// A wire enum: a `#[repr(u8)]` enum listed once, with its decoding from the wire byte,

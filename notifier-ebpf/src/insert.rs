@@ -7,9 +7,9 @@
 
 use aya_ebpf::{
     macros::{fexit, kprobe, kretprobe},
-    programs::{FExitContext, ProbeContext, RetProbeContext},
+    programs::{FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext},
 };
-use notifier_common::{EventKind, flags};
+use notifier_common::{EventKind, Hazard, flags, insert_against_contract};
 
 use crate::{
     context::{mmap_lock_state, task_flags},
@@ -17,20 +17,21 @@ use crate::{
     filter,
     kernel::{Mem, Probed, Typed, callback_of, inserted},
     maps::{self, Entry, INSERT_ENTRY, deferred_add, deferred_forget, take},
+    rules,
     task::{is_self_task, now, task_key},
 };
 
 #[fexit(function = "mmu_interval_notifier_insert")]
 pub fn insert_fexit(ctx: FExitContext) -> u32 {
     let ret: i64 = ctx.ret().unwrap_or(0);
-    on_return::<Typed>(task_key(), ctx.arg(0), ret as i32, 0);
+    on_return::<Typed, _>(&ctx, task_key(), ctx.arg(0), ret as i32, 0);
     0
 }
 
 #[fexit(function = "mmu_interval_notifier_insert_locked")]
 pub fn insert_locked_fexit(ctx: FExitContext) -> u32 {
     let ret: i64 = ctx.ret().unwrap_or(0);
-    on_return::<Typed>(task_key(), ctx.arg(0), ret as i32, flags::LOCKED);
+    on_return::<Typed, _>(&ctx, task_key(), ctx.arg(0), ret as i32, flags::LOCKED);
     0
 }
 
@@ -53,7 +54,7 @@ pub fn insert_kretprobe(ctx: RetProbeContext) -> u32 {
         return 0;
     };
     let ret: i64 = ctx.ret();
-    on_return::<Probed>(task, entry.arg0, ret as i32, entry.arg1 as u8);
+    on_return::<Probed, _>(&ctx, task, entry.arg0, ret as i32, entry.arg1 as u8);
     0
 }
 
@@ -73,7 +74,7 @@ fn stash(ctx: &ProbeContext, insert_flags: u64) {
     maps::stash(&INSERT_ENTRY, task, &entry);
 }
 
-fn on_return<M: Mem>(task: u64, sub: u64, ret: i32, mut ev_flags: u8) {
+fn on_return<M: Mem, C: StackIdContext>(ctx: &C, task: u64, sub: u64, ret: i32, mut ev_flags: u8) {
     if is_self_task(task) {
         return;
     }
@@ -98,6 +99,13 @@ fn on_return<M: Mem>(task: u64, sub: u64, ret: i32, mut ev_flags: u8) {
     }
     ev_flags |= task_flags(mm);
     let lock = mmap_lock_state::<M>(mm);
+    if insert_against_contract(ev_flags & flags::LOCKED != 0, lock, ret) {
+        rules::report_call(ctx, Hazard::InsertLocking, sub, mm, |e| {
+            e.flags = ev_flags & flags::LOCKED;
+            e.mmap_lock = lock;
+            e.ret = ret;
+        });
+    }
     emit_as(EventKind::Insert, task, now(), |e| {
         e.flags = ev_flags;
         e.mmap_lock = lock;

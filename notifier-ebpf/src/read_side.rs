@@ -3,9 +3,11 @@
 
 use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
-    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+    programs::{
+        FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
+    },
 };
-use notifier_common::EventKind;
+use notifier_common::{EventKind, Hazard, Waiter};
 
 use crate::{
     context::{held_callback_lock, task_flags},
@@ -15,12 +17,13 @@ use crate::{
     maps::{
         Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, quick_duration, stash, take,
     },
+    rules,
     task::{is_self_task, now, task_key},
 };
 
 #[fentry(function = "mmu_interval_read_begin")]
 pub fn read_begin_fentry(ctx: FEntryContext) -> u32 {
-    on_entry::<Typed>(ctx.arg(0));
+    on_entry::<Typed, _>(&ctx, ctx.arg(0));
     0
 }
 
@@ -33,7 +36,7 @@ pub fn read_begin_fexit(ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn read_begin_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(sub) = ctx.arg::<u64>(0) {
-        on_entry::<Probed>(sub);
+        on_entry::<Probed, _>(&ctx, sub);
     }
     0
 }
@@ -44,7 +47,7 @@ pub fn read_begin_kretprobe(ctx: RetProbeContext) -> u32 {
     0
 }
 
-fn on_entry<M: Mem>(sub: u64) {
+fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     let task = task_key();
     if is_self_task(task) {
         return;
@@ -62,11 +65,20 @@ fn on_entry<M: Mem>(sub: u64) {
     }
     // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
     // the mm (read here for the filter) in arg3.
+    let where_from = task_flags(mm);
+    let lock = held_callback_lock();
+    if where_from != 0 || lock != 0 {
+        rules::report_call(ctx, Hazard::WaitsForItself, sub, mm, |e| {
+            e.aux = Waiter::ReadBegin as u64;
+            e.flags = where_from;
+            e.func = lock;
+        });
+    }
     let entry = Entry {
         ts,
         arg0: sub,
-        arg1: task_flags(mm) as u64,
-        arg2: held_callback_lock(),
+        arg1: where_from as u64,
+        arg2: lock,
         arg3: mm,
     };
     stash(&READ_ENTRY, task, &entry);

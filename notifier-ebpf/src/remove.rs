@@ -4,9 +4,11 @@
 
 use aya_ebpf::{
     macros::{fentry, fexit, kprobe, kretprobe},
-    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+    programs::{
+        FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
+    },
 };
-use notifier_common::{EventKind, flags};
+use notifier_common::{EventKind, Hazard, Waiter, flags};
 
 use crate::{
     context::{held_callback_lock, task_flags},
@@ -17,12 +19,13 @@ use crate::{
         Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick,
         quick_duration, stash, take,
     },
+    rules,
     task::{is_self_task, now, task_key},
 };
 
 #[fentry(function = "mmu_interval_notifier_remove")]
 pub fn remove_fentry(ctx: FEntryContext) -> u32 {
-    on_entry::<Typed>(ctx.arg(0));
+    on_entry::<Typed, _>(&ctx, ctx.arg(0));
     0
 }
 
@@ -35,7 +38,7 @@ pub fn remove_fexit(ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn remove_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(sub) = ctx.arg::<u64>(0) {
-        on_entry::<Probed>(sub);
+        on_entry::<Probed, _>(&ctx, sub);
     }
     0
 }
@@ -46,7 +49,7 @@ pub fn remove_kretprobe(_ctx: RetProbeContext) -> u32 {
     0
 }
 
-fn on_entry<M: Mem>(sub: u64) {
+fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     let task = task_key();
     if is_self_task(task) {
         return;
@@ -90,6 +93,13 @@ fn on_entry<M: Mem>(sub: u64) {
     }
     let where_from = task_flags(mm);
     let lock = held_callback_lock();
+    if where_from != 0 || lock != 0 {
+        rules::report_call(ctx, Hazard::WaitsForItself, sub, mm, |e| {
+            e.aux = Waiter::Remove as u64;
+            e.flags = where_from;
+            e.func = lock;
+        });
+    }
     emit_as(EventKind::RemoveBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;

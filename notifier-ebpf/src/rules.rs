@@ -18,7 +18,8 @@ use aya_ebpf::{
     },
 };
 use notifier_common::{
-    EventKind, Hazard, MISSING, MMU_NOTIFIER_RANGE_BLOCKABLE, NO_STACK, PF_MEMALLOC, Teardown,
+    Event, EventKind, Hazard, MISSING, MMU_NOTIFIER_RANGE_BLOCKABLE, NO_STACK, PF_MEMALLOC,
+    Teardown,
 };
 
 use crate::{
@@ -59,6 +60,26 @@ fn report<C: StackIdContext>(ctx: &C, what: Hazard, cb: Option<&Entry>, aux: u64
         e.aux = aux;
         e.func = func;
         e.seq = stack;
+    });
+}
+
+/// A hazard of a call the capture hooks see (read_begin, remove, insert): the caller
+/// already filtered it; `fill` sets what the [`Hazard`] says its fields hold.
+#[inline(always)]
+pub fn report_call<C: StackIdContext>(
+    ctx: &C,
+    what: Hazard,
+    sub: u64,
+    mm: u64,
+    fill: impl FnOnce(&mut Event),
+) {
+    let stack = stack_id(ctx);
+    emit(EventKind::Hazard, |e| {
+        e.event = what as u8;
+        e.sub = sub;
+        e.mm = mm;
+        e.seq = stack;
+        fill(e);
     });
 }
 

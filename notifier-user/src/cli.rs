@@ -301,7 +301,8 @@ pub struct CheckArgs {
     /// unobserved: a clean result then means a complete one.
     #[arg(long)]
     pub fail_on_loss: bool,
-    /// Print a rule's explanation and fix, and exit.
+    /// Print a rule's explanation, fix and what lockdep says of it, and exit (with --json:
+    /// as one JSON object).
     #[arg(long, value_enum, value_name = "RULE")]
     pub explain: Option<RuleId>,
     #[command(flatten)]

@@ -6,7 +6,7 @@ use anyhow::Result;
 use notifier_user::{
     export::{escape::Escaped, pointers::Pointers, text},
     pipeline::Pipeline,
-    rules::{RuleId, catalog, info},
+    rules::{Explanation, RuleId, catalog, info},
     stream::HookStatus,
 };
 
@@ -15,7 +15,12 @@ use crate::cli::CheckArgs;
 
 pub async fn run(args: CheckArgs) -> Result<ExitCode> {
     if let Some(rule) = args.explain {
-        println!("{}", text::explanation(info(rule)));
+        let r = info(rule);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&Explanation::of(r))?);
+        } else {
+            println!("{}", text::explanation(r));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let enabled = args.rules.enabled();

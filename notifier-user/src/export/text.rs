@@ -3,7 +3,7 @@
 
 use crate::{
     export::{escape::Escaped, summary::FindingSummary},
-    rules::RuleInfo,
+    rules::{Lockdep, RuleInfo},
     stream::HookStatus,
 };
 
@@ -77,8 +77,12 @@ pub fn explanation(r: &RuleInfo) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let lockdep = match r.lockdep {
+        Lockdep::Reports(what) => format!("reports it: {what}"),
+        Lockdep::Blind(why) => format!("cannot see it: {why}"),
+    };
     format!(
-        "{} {} ({:?})\n\n{}\n\nFix: {}\n\nneeds hooks: {needs}",
+        "{} {} ({:?})\n\n{}\n\nFix: {}\n\nLockdep {lockdep}.\n\nneeds hooks: {needs}",
         r.code, r.name, r.severity, r.explain, r.fix
     )
 }

@@ -4,7 +4,10 @@ use std::{
     path::Path,
 };
 
-use notifier_common::{ABI_VERSION, EVENT_SIZE, Event, OLDEST_READABLE_ABI};
+use notifier_common::{
+    ABI_VERSION, EVENT_SIZE, Event, EventKind, Hazard, NO_STACK, OLDEST_READABLE_ABI, Waiter,
+    flags, insert_against_contract,
+};
 
 use super::{Cut, FORMAT_VERSION, Header, MAGIC, Record};
 use crate::export::is_stdio;
@@ -40,6 +43,8 @@ pub enum RecordError {
 pub struct RecordingReader<R> {
     input: R,
     format: u16,
+    /// The event ABI the recorder wrote ([`upgrade`] brings older ones up to date).
+    abi: u32,
     /// Where the next record starts: the end of the last complete one.
     offset: u64,
     header: Header,
@@ -94,6 +99,7 @@ impl<R: Read> RecordingReader<R> {
         Ok(RecordingReader {
             input,
             format,
+            abi,
             offset: 16 + len as u64,
             header,
             done: false,
@@ -203,12 +209,15 @@ impl<R: Read> RecordingReader<R> {
                 if got != size {
                     return Err(corrupt(format!("{got} bytes for {n} events")));
                 }
-                Record::Events(
-                    self.raw
-                        .chunks_exact(EVENT_SIZE)
-                        .filter_map(Event::from_bytes)
-                        .collect(),
-                )
+                let events = self
+                    .raw
+                    .chunks_exact(EVENT_SIZE)
+                    .filter_map(Event::from_bytes);
+                Record::Events(if self.abi < 4 {
+                    upgrade(events)
+                } else {
+                    events.collect()
+                })
             }
             b'S' => Record::Symbol(
                 serde_json::from_slice(payload).map_err(|e| corrupt(format!("symbol: {e}")))?,
@@ -262,6 +271,71 @@ impl<R: Read> Iterator for RecordingReader<R> {
 }
 
 /// Little-endian u64s; empty when the payload is not a whole number of them.
+/// The events of an ABI 1–3 recording as ABI 4 has them: the probes did not yet report
+/// read_begin/remove waiting for their caller nor inserts against their contract as
+/// `Hazard` records, so each is derived from the call's own event, placed before it, with
+/// no stack (none was taken).
+fn upgrade(events: impl Iterator<Item = Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    for ev in events {
+        let hazard = match ev.kind() {
+            Some(EventKind::ReadBegin | EventKind::RemoveBegin)
+                if ev.flags & (flags::IN_CALLBACK | flags::IN_RANGE) != 0 || ev.aux != 0 =>
+            {
+                let waiter = if ev.kind() == Some(EventKind::ReadBegin) {
+                    Waiter::ReadBegin
+                } else {
+                    Waiter::Remove
+                };
+                Some(Event {
+                    event: Hazard::WaitsForItself as u8,
+                    flags: ev.flags & (flags::IN_CALLBACK | flags::IN_RANGE),
+                    aux: waiter as u64,
+                    func: ev.aux,
+                    ..derived(&ev)
+                })
+            }
+            Some(EventKind::Insert)
+                if insert_against_contract(ev.flags & flags::LOCKED != 0, ev.mmap_lock, ev.ret) =>
+            {
+                Some(Event {
+                    event: Hazard::InsertLocking as u8,
+                    flags: ev.flags & flags::LOCKED,
+                    mmap_lock: ev.mmap_lock,
+                    ret: ev.ret,
+                    ..derived(&ev)
+                })
+            }
+            _ => None,
+        };
+        out.extend(hazard);
+        out.push(ev);
+    }
+    out
+}
+
+/// A stackless `Hazard` record about `ev`'s call: same task, time, mm and notifier.
+fn derived(ev: &Event) -> Event {
+    Event {
+        ts_ns: ev.ts_ns,
+        pid_tgid: ev.pid_tgid,
+        kind: EventKind::Hazard as u8,
+        flags: 0,
+        event: 0,
+        mmap_lock: 0,
+        ret: 0,
+        comm: ev.comm,
+        mm: ev.mm,
+        sub: ev.sub,
+        start: 0,
+        last: 0,
+        aux: 0,
+        func: 0,
+        seq: NO_STACK,
+        dur_ns: 0,
+    }
+}
+
 fn counters(payload: &[u8]) -> Vec<u64> {
     if !payload.len().is_multiple_of(8) {
         return Vec::new();

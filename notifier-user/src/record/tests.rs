@@ -420,3 +420,79 @@ proptest! {
         let _ = read_all(&bytes);
     }
 }
+
+/// Recordings from before ABI 4 read with the hazard records the probes report today,
+/// derived from the calls' own events (without a stack); ABI 4 recordings as written.
+#[test]
+fn older_abis_read_with_the_hazard_records_derived() {
+    use notifier_common::{Hazard, NO_STACK, Waiter, flags, mmap_lock};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("abi3.ntrec");
+    let calls = [
+        Event {
+            kind: EventKind::ReadBegin as u8,
+            flags: flags::IN_CALLBACK,
+            sub: 1,
+            ..Default::default()
+        },
+        Event {
+            kind: EventKind::RemoveBegin as u8,
+            aux: 0x10c4,
+            sub: 2,
+            ..Default::default()
+        },
+        Event {
+            kind: EventKind::Insert as u8,
+            mmap_lock: mmap_lock::WRITE_HELD,
+            sub: 3,
+            ..Default::default()
+        },
+        // Fine: insert_locked with the lock held, read_begin outside any invalidation.
+        Event {
+            kind: EventKind::Insert as u8,
+            flags: flags::LOCKED,
+            mmap_lock: mmap_lock::WRITE_HELD,
+            sub: 4,
+            ..Default::default()
+        },
+        Event {
+            kind: EventKind::ReadBegin as u8,
+            sub: 5,
+            ..Default::default()
+        },
+    ];
+    let mut w = RecordingWriter::create(&path, &header()).unwrap();
+    for e in &calls {
+        w.event(e).unwrap();
+    }
+    w.finish().unwrap();
+    let current = read_all(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(events_of(&current), calls, "ABI 4: as written");
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+    let upgraded = events_of(&read_all(&bytes).unwrap());
+    let hazards: Vec<(u64, u8, u64, u64, u64)> = upgraded
+        .iter()
+        .filter(|e| e.kind() == Some(EventKind::Hazard))
+        .map(|e| (e.sub, e.event, e.aux, e.func, e.seq))
+        .collect();
+    let waits = Hazard::WaitsForItself as u8;
+    assert_eq!(
+        hazards,
+        [
+            (1, waits, Waiter::ReadBegin as u64, 0, NO_STACK),
+            (2, waits, Waiter::Remove as u64, 0x10c4, NO_STACK),
+            (3, Hazard::InsertLocking as u8, 0, 0, NO_STACK),
+        ]
+    );
+    assert_eq!(
+        upgraded.len(),
+        calls.len() + 3,
+        "the calls' own events stay"
+    );
+    assert_eq!(
+        upgraded[1], calls[0],
+        "each derived record precedes its call"
+    );
+}

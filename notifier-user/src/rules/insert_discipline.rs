@@ -1,8 +1,8 @@
 //! Insert locking discipline (NT006).
 
-use notifier_common::{Event, EventKind, NO_STACK, errno, flags, mmap_lock};
+use notifier_common::{Event, EventKind, Hazard, flags, mmap_lock};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, hit};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, hit};
 
 pub const INFO: RuleInfo = RuleInfo {
     id: RuleId::InsertDiscipline,
@@ -17,9 +17,13 @@ pub const INFO: RuleInfo = RuleInfo {
         with -EINVAL after a WARN.",
     fix: "Use the variant that matches the lock held, and take an mm reference with \
         mmget_not_zero() before inserting.",
+    lockdep: Lockdep::Reports(
+        "possible recursive locking of mmap_lock (insert with it held); insert_locked without it fails lockdep's rwsem assertion",
+    ),
 };
 
-/// insert vs insert_locked against the mmap_lock actually held; inserts on dying mms.
+/// insert vs insert_locked against the mmap_lock actually held; inserts on dying mms; as
+/// the probes report them (with the caller's stack).
 pub struct InsertDiscipline;
 
 impl Rule for InsertDiscipline {
@@ -28,22 +32,18 @@ impl Rule for InsertDiscipline {
     }
 
     fn observe(&mut self, ev: &Event, _seen: &Seen, out: &mut Vec<Hit>) {
-        if ev.kind() != Some(EventKind::Insert) {
+        if ev.kind() != Some(EventKind::Hazard) || ev.event != Hazard::InsertLocking as u8 {
             return;
         }
-        let locked = ev.flags & flags::LOCKED != 0;
-        let detail = match (locked, ev.mmap_lock) {
+        let detail = match (ev.flags & flags::LOCKED != 0, ev.mmap_lock) {
             (false, mmap_lock::WRITE_HELD) => {
                 "mmu_interval_notifier_insert called with mmap_lock held for write"
             }
             (true, mmap_lock::NOT_WRITE_HELD) => {
                 "mmu_interval_notifier_insert_locked called without mmap_lock held for write"
             }
-            _ if ev.ret == errno::EINVAL => {
-                "insert on an mm with no users (mm_users == 0): -EINVAL"
-            }
-            _ => return,
+            _ => "insert on an mm with no users (mm_users == 0): -EINVAL",
         };
-        out.push(hit(self.id(), ev.sub, NO_STACK, detail.into()));
+        out.push(hit(self.id(), ev.sub, ev.seq, detail.into()));
     }
 }

@@ -4,7 +4,7 @@
 
 use notifier_common::{Event, EventKind, Hazard, Teardown};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, hit};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, hit};
 use crate::stream::Hook;
 
 pub const ALLOC_IN_CALLBACK: RuleInfo = RuleInfo {
@@ -20,6 +20,9 @@ pub const ALLOC_IN_CALLBACK: RuleInfo = RuleInfo {
         memory pressure; lockdep reports it only on debug kernels.",
     fix: "Pre-allocate outside the callback, use GFP_NOWAIT/GFP_ATOMIC and handle failure, \
         or wrap the section in memalloc_noreclaim_save()/restore() (what amdkfd does).",
+    lockdep: Lockdep::Reports(
+        "possible circular locking dependency: fs_reclaim against the invalidation in flight (mmu_notifier_invalidate_range_start), naming the callback",
+    ),
 };
 
 pub const LOCK_HELD_ACROSS_RECLAIM: RuleInfo = RuleInfo {
@@ -34,6 +37,9 @@ pub const LOCK_HELD_ACROSS_RECLAIM: RuleInfo = RuleInfo {
         report).",
     fix: "Split the lock so the callback's lock is never held around allocations, allocate \
         before taking it, or allocate with GFP_NOWAIT under it.",
+    lockdep: Lockdep::Reports(
+        "possible circular locking dependency: fs_reclaim against the lock the callback takes, naming the allocating function",
+    ),
 };
 
 pub const SLEEP_IN_NONBLOCKABLE: RuleInfo = RuleInfo {
@@ -47,6 +53,10 @@ pub const SLEEP_IN_NONBLOCKABLE: RuleInfo = RuleInfo {
         path has no non_block_start() guard, so nothing in a production kernel catches it.",
     fix: "Check mmu_notifier_range_blockable() and use mutex_trylock(), returning false \
         when the lock is contended (test_hmm and nouveau do this).",
+    lockdep: Lockdep::Blind(
+        "mn_itree_invalidate, the interval path, has no non_block_start() (only the hlist path \
+        has one), so DEBUG_ATOMIC_SLEEP does not check a sleep in a non-blockable interval callback",
+    ),
 };
 
 pub const TEARDOWN_IN_CALLBACK: RuleInfo = RuleInfo {
@@ -60,6 +70,10 @@ pub const TEARDOWN_IN_CALLBACK: RuleInfo = RuleInfo {
         deadlocked this way. Any mmput there is reported: whether it is the last reference depends \
         on a race with the process exiting.",
     fix: "Use mmput_async() or defer the put to a worker.",
+    lockdep: Lockdep::Blind(
+        "an mmput deadlocks only when it drops the last reference, a race with the process's \
+        exit: in the common case no lock is taken and lockdep sees nothing",
+    ),
 };
 
 /// Hazards the probes detect in the kernel (allocation, lock, sleep, teardown): the event

@@ -119,6 +119,47 @@ pub struct RuleInfo {
     pub explain: &'static str,
     /// What the kernel community recommends instead.
     pub fix: &'static str,
+    /// What lockdep says of the same hazard on a debug kernel.
+    pub lockdep: Lockdep,
+}
+
+/// A rule's catalog entry as `check --explain RULE --json` prints it.
+#[derive(Serialize)]
+pub struct Explanation {
+    pub rule: RuleId,
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub explain: &'static str,
+    pub fix: &'static str,
+    pub lockdep: Lockdep,
+    pub needs: Vec<&'static str>,
+}
+
+impl Explanation {
+    pub fn of(r: &RuleInfo) -> Explanation {
+        Explanation {
+            rule: r.id,
+            code: r.code,
+            name: r.name,
+            severity: r.severity,
+            explain: r.explain,
+            fix: r.fix,
+            lockdep: r.lockdep,
+            needs: r.needs.iter().map(|h| h.name()).collect(),
+        }
+    }
+}
+
+/// What lockdep (CONFIG_PROVE_LOCKING) says of a rule's hazard on a debug kernel: the oracle
+/// the rules are measured against (`cargo xtask oracle`, docs/rules.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "verdict", content = "why")]
+pub enum Lockdep {
+    /// Lockdep reports it: what its report says.
+    Reports(&'static str),
+    /// Lockdep cannot see it by construction: why.
+    Blind(&'static str),
 }
 
 /// Tunables of the latency rules.

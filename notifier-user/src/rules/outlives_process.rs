@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use notifier_common::{Event, EventKind, NO_STACK};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, Thresholds};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, Thresholds};
 use crate::stream::Hook;
 
 pub const INFO: RuleInfo = RuleInfo {
@@ -19,6 +19,7 @@ pub const INFO: RuleInfo = RuleInfo {
         usually mean a leaked device object.",
     fix: "Remove the notifier in the driver's release path, or on the RELEASE callback via \
         a worker.",
+    lockdep: Lockdep::Blind("a lifetime: intervals outliving their process take no lock"),
 };
 
 /// Intervals still registered `grace` after their mm's exit_mmap.

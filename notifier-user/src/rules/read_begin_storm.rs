@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use notifier_common::{Event, EventKind, NO_STACK, errno};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, Thresholds, hit};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, Thresholds, hit};
 
 pub const INFO: RuleInfo = RuleInfo {
     id: RuleId::ReadBeginStorm,
@@ -20,6 +20,9 @@ pub const INFO: RuleInfo = RuleInfo {
         (or one interval covers far more than the device uses).",
     fix: "Narrow the interval, back off between retries, or look for the invalidation \
         source (NUMA balancing, KSM, THP splits).",
+    lockdep: Lockdep::Blind(
+        "read_begin waiting for an invalidation in flight is a wait, not a cycle; its cost is time",
+    ),
 };
 
 /// Calls on one interval within the current second: (window start, calls, reported).

@@ -2,7 +2,7 @@
 
 use notifier_common::{Event, EventKind, MmuEvent, NO_STACK, flags};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, hit};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, hit};
 use crate::stream::Hook;
 
 pub const INFO: RuleInfo = RuleInfo {
@@ -17,6 +17,10 @@ pub const INFO: RuleInfo = RuleInfo {
         about too.",
     fix: "Block (take the lock) when blockable; only return false after a failed trylock \
         on a non-blockable range.",
+    lockdep: Lockdep::Blind(
+        "a broken return contract, not a lock order: the kernel WARNs itself (mm/mmu_notifier.c) \
+        when a blockable invalidation's callback returns false",
+    ),
 };
 
 /// false only for non-blockable ranges; never at RELEASE.

@@ -1,8 +1,8 @@
 //! Remove/read_begin from a callback, an open invalidation, or under a callback lock (NT005).
 
-use notifier_common::{Event, EventKind, NO_STACK, flags};
+use notifier_common::{Event, EventKind, Hazard, Waiter, flags};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, hit};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, hit};
 use crate::stream::Hook;
 
 pub const INFO: RuleInfo = RuleInfo {
@@ -18,9 +18,13 @@ pub const INFO: RuleInfo = RuleInfo {
         against the callback.",
     fix: "Defer the removal to a worker (the pattern of kfd, xe and mlx5 implicit ODP: the \
         UNMAP callback marks, a worker removes), and drop driver locks before read_begin.",
+    lockdep: Lockdep::Reports(
+        "possible recursive locking: the invalidation in flight (mmu_notifier_invalidate_range_start) taken again by read_begin or remove",
+    ),
 };
 
-/// remove/read_begin where they can wait for the caller itself.
+/// remove/read_begin where they can wait for the caller itself, as the probes report them
+/// (with the caller's stack).
 pub struct SelfDeadlock;
 
 impl Rule for SelfDeadlock {
@@ -29,24 +33,21 @@ impl Rule for SelfDeadlock {
     }
 
     fn observe(&mut self, ev: &Event, _seen: &Seen, out: &mut Vec<Hit>) {
-        let what = match ev.kind() {
-            Some(EventKind::RemoveBegin) => "mmu_interval_notifier_remove",
-            Some(EventKind::ReadBegin) => "mmu_interval_read_begin",
-            _ => return,
-        };
-        let why = if ev.flags & flags::IN_CALLBACK != 0 {
-            "from inside an invalidate callback".to_owned()
-        } else if ev.flags & flags::IN_RANGE != 0 {
-            "while the same task has an invalidation of this mm open".to_owned()
-        } else if ev.aux != 0 {
-            "while holding a lock its callbacks take".to_owned()
-        } else {
+        if ev.kind() != Some(EventKind::Hazard) || ev.event != Hazard::WaitsForItself as u8 {
             return;
+        }
+        let what = Waiter::from_u8(ev.aux as u8).map_or("?", Waiter::name);
+        let why = if ev.flags & flags::IN_CALLBACK != 0 {
+            "from inside an invalidate callback"
+        } else if ev.flags & flags::IN_RANGE != 0 {
+            "while the same task has an invalidation of this mm open"
+        } else {
+            "while holding a lock its callbacks take"
         };
         out.push(hit(
             self.id(),
             ev.sub,
-            NO_STACK,
+            ev.seq,
             format!("{what} called {why}"),
         ));
     }

@@ -2,7 +2,7 @@
 
 use notifier_common::{Event, EventKind, NO_STACK};
 
-use super::{Hit, Rule, RuleId, RuleInfo, Seen, Severity, Thresholds, hit};
+use super::{Hit, Lockdep, Rule, RuleId, RuleInfo, Seen, Severity, Thresholds, hit};
 use crate::stream::Hook;
 
 pub const INFO: RuleInfo = RuleInfo {
@@ -17,6 +17,7 @@ pub const INFO: RuleInfo = RuleInfo {
         or queue preemption under the notifier lock.",
     fix: "Make the wait conditional on the range actually overlapping device mappings, \
         batch TLB invalidations (7.x invalidate_start/finish), or shorten the critical section.",
+    lockdep: Lockdep::Blind("time spent, not a lock order"),
 };
 
 pub struct SlowCallback {

@@ -113,43 +113,87 @@ fn return_contract() {
     );
 }
 
+/// What the probes report for read_begin/remove that can wait for their caller.
+fn waits(ts: u64, waiter: notifier_common::Waiter, f: u8, lock: u64) -> Event {
+    ev(EventKind::Hazard, ts, |e| {
+        e.event = Hazard::WaitsForItself as u8;
+        e.sub = 0x10;
+        e.aux = waiter as u64;
+        e.flags = f;
+        e.func = lock;
+        e.seq = 9;
+    })
+}
+
 #[test]
 fn self_deadlock_contexts() {
-    for f in [flags::IN_CALLBACK, flags::IN_RANGE] {
-        let e = ev(EventKind::RemoveBegin, 2, |e| {
-            e.sub = 0x10;
-            e.flags = f;
-        });
-        assert_eq!(
-            rules_of(&run(&[insert(1, 0x10), e])),
-            vec![RuleId::SelfDeadlock]
+    use notifier_common::Waiter;
+    for (f, why) in [
+        (flags::IN_CALLBACK, "from inside an invalidate callback"),
+        (flags::IN_RANGE, "while the same task has an invalidation"),
+    ] {
+        let found = run(&[insert(1, 0x10), waits(2, Waiter::Remove, f, 0)]);
+        assert_eq!(rules_of(&found), vec![RuleId::SelfDeadlock]);
+        assert!(
+            found[0]
+                .detail
+                .starts_with(&format!("mmu_interval_notifier_remove called {why}")),
+            "{}",
+            found[0].detail
         );
+        assert_eq!(found[0].stacks, vec![9], "the probes' stack proves it");
     }
-    let held = ev(EventKind::ReadBegin, 2, |e| {
-        e.sub = 0x10;
-        e.aux = 0xdead;
-    });
+    let held = run(&[insert(1, 0x10), waits(2, Waiter::ReadBegin, 0, 0xdead)]);
+    assert_eq!(rules_of(&held), vec![RuleId::SelfDeadlock]);
     assert_eq!(
-        rules_of(&run(&[insert(1, 0x10), held])),
-        vec![RuleId::SelfDeadlock]
+        held[0].detail,
+        "mmu_interval_read_begin called while holding a lock its callbacks take"
     );
+    // The calls' own events decide nothing: the probes report the hazard.
+    let plain = ev(EventKind::ReadBegin, 2, |e| {
+        e.sub = 0x10;
+        e.flags = flags::IN_CALLBACK;
+    });
+    assert!(run(&[insert(1, 0x10), plain]).is_empty());
 }
 
 #[test]
 fn insert_discipline() {
+    let locking = |locked: bool, lock: u8, ret: i32| {
+        ev(EventKind::Hazard, 1, |e| {
+            e.event = Hazard::InsertLocking as u8;
+            e.sub = 0x10;
+            e.flags = if locked { flags::LOCKED } else { 0 };
+            e.mmap_lock = lock;
+            e.ret = ret;
+            e.seq = 5;
+        })
+    };
+    for (hazard, detail) in [
+        (
+            locking(false, mmap_lock::WRITE_HELD, 0),
+            "mmu_interval_notifier_insert called with mmap_lock held for write",
+        ),
+        (
+            locking(true, mmap_lock::NOT_WRITE_HELD, 0),
+            "mmu_interval_notifier_insert_locked called without mmap_lock held for write",
+        ),
+        (
+            locking(false, mmap_lock::NOT_WRITE_HELD, -22),
+            "insert on an mm with no users (mm_users == 0): -EINVAL",
+        ),
+    ] {
+        let found = run(&[hazard]);
+        assert_eq!(rules_of(&found), vec![RuleId::InsertDiscipline]);
+        assert_eq!(found[0].detail, detail);
+        assert_eq!(found[0].stacks, vec![5]);
+    }
     let mut unlocked_but_held = insert(1, 0x10);
     unlocked_but_held.mmap_lock = mmap_lock::WRITE_HELD;
-    let mut locked_but_not_held = insert(1, 0x11);
-    locked_but_not_held.flags = flags::LOCKED;
-    let mut dying = insert(1, 0x12);
-    dying.ret = -22;
-    let mut fine_locked = insert(1, 0x13);
-    fine_locked.flags = flags::LOCKED;
-    fine_locked.mmap_lock = mmap_lock::WRITE_HELD;
-    for bad in [unlocked_but_held, locked_but_not_held, dying] {
-        assert_eq!(rules_of(&run(&[bad])), vec![RuleId::InsertDiscipline]);
-    }
-    assert!(run(&[fine_locked]).is_empty());
+    assert!(
+        run(&[unlocked_but_held]).is_empty(),
+        "the insert's own event decides nothing: the probes report the hazard"
+    );
 }
 
 #[test]
