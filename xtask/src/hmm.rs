@@ -72,39 +72,9 @@ fn device_private(k: &Kernel) -> Result<bool> {
     Ok(text.lines().any(|l| l.trim() == "CONFIG_DEVICE_PRIVATE=y"))
 }
 
-/// The Debian version of `k`'s packages (e.g. 7.3.4-1~bpo13+1): the source must be the
-/// same upload as the headers the module is built against.
-fn debian_version(k: &Kernel) -> Result<String> {
-    let debs = paths::cache_dir()?.join("kernels/debs");
-    let prefix = format!("linux-headers-{}_", k.release);
-    if let Ok(entries) = fs::read_dir(&debs) {
-        for e in entries {
-            let p = e?.path();
-            if p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            {
-                let v = cmd::output(Command::new("dpkg-deb").arg("-f").arg(&p).arg("Version"))?;
-                return Ok(v.trim().to_owned());
-            }
-        }
-    }
-    // The kernel's .debs were removed from the cache: ask the archive.
-    let apt = PrivateApt::fetch(&paths::cache_dir()?.join("apt"), kernels::APT_SUITES)?;
-    let out = cmd::output(apt.command("apt-cache").args([
-        "show",
-        "--no-all-versions",
-        &format!("linux-headers-{}", k.release),
-    ]))?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Version:"))
-        .map(|v| v.trim().to_owned())
-        .with_context(|| format!("no version for linux-headers-{} in the archive", k.release))
-}
-
 /// Fetches and extracts the sources for `k` unless the cache holds them.
 fn source(k: &Kernel) -> Result<Source> {
-    let version = debian_version(k)?;
-    let pkg = format!("linux-source-{}", k.id);
+    let kernels::SourcePackage { name: pkg, version } = kernels::source_of(k)?;
     let dir = paths::cache_dir()?
         .join("src")
         .join(format!("{pkg}_{version}"));

@@ -13,6 +13,7 @@ mod fixtures;
 mod hmm;
 mod initramfs;
 mod kernels;
+mod oracle;
 mod paths;
 mod setup;
 mod suite;
@@ -39,9 +40,10 @@ enum Task {
     /// The release files in target/dist/: the static binary (musl), man pages, shell
     /// completions, licences and a Debian package (checked by lintian), with .sha256 files.
     Dist,
-    /// Fetch and unpack the matrix kernels (image, modules, headers) into the cache.
+    /// Fetch and unpack the matrix kernels (image, modules, headers) into the cache, or
+    /// build one from source (7.3-lockdep: about 15 minutes on 2 cores).
     Kernels {
-        /// One kernel (6.1, 6.12, 7.3); default all.
+        /// One kernel (6.1, 6.12, 7.3, 7.3-lockdep); default Debian's three.
         #[arg(long)]
         kernel: Vec<String>,
     },
@@ -96,6 +98,21 @@ enum Task {
         #[arg(long)]
         vm_only: bool,
     },
+    /// Lockdep as the oracle of the hazard rules: every fixture misbehaviour, clean
+    /// traffic, rxe ODP and hmm-tests under `notifier-top check`, one boot each on the
+    /// lockdep kernel (built on first use: about 15 minutes) and one boot for all on the
+    /// production kernel; prints scenario × lockdep × notifier-top, fails on disagreement.
+    Oracle {
+        /// The debug kernel whose lockdep is the oracle.
+        #[arg(long, default_value = "7.3-lockdep")]
+        kernel: String,
+        /// The production kernel notifier-top must agree on too.
+        #[arg(long, default_value = "7.3")]
+        production: String,
+        /// Only the scenarios whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// The measurements: host benchmarks (cargo bench), then the VM benchmark scenarios
     /// (tests/vm/bench) on every kernel of the matrix; prints their figures.
     Bench {
@@ -119,7 +136,7 @@ fn main() -> ExitCode {
 
 fn ids(kernels: &[String]) -> Vec<String> {
     if kernels.is_empty() {
-        kernels::MATRIX.iter().map(|s| s.id.to_owned()).collect()
+        kernels::default_ids()
     } else {
         kernels.to_vec()
     }
@@ -231,6 +248,14 @@ fn run(task: Task) -> Result<ExitCode> {
         } => {
             setup::run(setup::Scope::Full)?;
             return test::run(&ids(&kernel), filter.as_deref(), vm_only);
+        }
+        Task::Oracle {
+            kernel,
+            production,
+            filter,
+        } => {
+            setup::run(setup::Scope::Full)?;
+            return oracle::run(&kernel, &production, filter.as_deref());
         }
         Task::Bench { kernel, filter } => {
             setup::run(setup::Scope::Full)?;

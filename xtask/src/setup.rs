@@ -17,7 +17,8 @@ use crate::{apt::PrivateApt, cmd, paths};
 /// Debian packages: the initramfs tools, module tooling, the guest-side tools a user reaches
 /// for (bpftrace, bpftool, rdma, ibverbs), what builds the fixtures, what `dist` needs
 /// (musl-gcc for C code in a static build, lintian to check the .deb), and what the VM
-/// scenarios run beside notifier-top (prometheus scrapes `serve`). QEMU is separate (see
+/// scenarios run beside notifier-top (prometheus scrapes `serve`), and what building the
+/// lockdep kernel from source adds (flex, bison). QEMU is separate (see
 /// [`qemu`]).
 const PACKAGES: &[&str] = &[
     "busybox-static",
@@ -32,6 +33,8 @@ const PACKAGES: &[&str] = &[
     "libelf-dev",
     "dwarves",
     "bc",
+    "flex",
+    "bison",
     "iproute2",
     "rdma-core",
     "ibverbs-providers",

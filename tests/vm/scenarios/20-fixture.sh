@@ -6,6 +6,10 @@
 # mmap lock held for write (7.x: rwsem.h's assertion WARNs).
 # expect-warning: mm/mmu_notifier\.c:[0-9]+ (at )?[_a-z]
 # expect-warning: include/linux/rwsem\.h:[0-9]+ (at )?mmu_interval_notifier_insert_locked
+# On a lockdep kernel (7.3-lockdep) the first lock misbehaviour also gets lockdep's report
+# (alloc, lock-chain: a circular dependency; read-in-cb, wrong-lock: recursive locking),
+# and lockdep then turns itself off for the rest of the boot.
+# expect-warning: possible (circular|recursive) locking (dependency )?detected
 . tests/vm/lib.sh
 load_fixture
 for s in basic deferred exit-with-intervals "churn 2000" read-side \

@@ -9,6 +9,10 @@
 # sleep-nonblock drives a memory cgroup into the OOM killer, whose report has a Call Trace.
 # expect-warning: mm/mmu_notifier\.c:[0-9]+ (at )?[_a-z]
 # expect-warning: include/linux/rwsem\.h:[0-9]+ (at )?mmu_interval_notifier_insert_locked
+# On a lockdep kernel (7.3-lockdep) the first lock misbehaviour also gets lockdep's report
+# (alloc, lock-chain: a circular dependency; read-in-cb, wrong-lock: recursive locking),
+# and lockdep then turns itself off for the rest of the boot.
+# expect-warning: possible (circular|recursive) locking (dependency )?detected
 # expect-warning: invoked oom-killer
 . tests/vm/lib.sh
 load_fixture

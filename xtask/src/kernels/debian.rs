@@ -1,5 +1,5 @@
-//! The kernel matrix: Debian's own kernels, fetched through the private apt configuration,
-//! unpacked (image, modules, headers and kbuild for building the fixture module) and cached.
+//! Debian's own kernels, fetched through the private apt configuration, unpacked (image,
+//! modules, headers and kbuild for building the fixture module) and cached.
 
 use std::{
     fs,
@@ -10,127 +10,21 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
+use super::{APT_SUITES, Kernel, Spec};
 use crate::{apt::PrivateApt, cmd, paths};
 
-/// One kernel of the matrix.
-pub struct Spec {
-    pub id: &'static str,
-    /// Suite whose `linux-image-amd64` meta package names the kernel.
-    pub suite: &'static str,
-    pub note: &'static str,
-    /// Whether the kernel's objtool accepts objects built by bookworm's gcc-12/binutils
-    /// (7.3's rejects their annotations: the fixture is then built without objtool).
-    pub objtool_ok: bool,
-}
-
-pub const MATRIX: &[Spec] = &[
-    Spec {
-        id: "6.1",
-        suite: "bookworm",
-        note: "bookworm's own kernel",
-        objtool_ok: true,
-    },
-    Spec {
-        id: "6.12",
-        suite: "bookworm-backports",
-        note: "built for bookworm: its kbuild runs here",
-        objtool_ok: true,
-    },
-    Spec {
-        id: "7.3",
-        suite: "trixie-backports",
-        note: "generic flavour: rdma_rxe with ODP, two-pass ops",
-        objtool_ok: false,
-    },
-];
-
-pub fn spec(id: &str) -> Result<&'static Spec> {
-    MATRIX.iter().find(|s| s.id == id).with_context(|| {
-        let ids: Vec<_> = MATRIX.iter().map(|s| s.id).collect();
-        format!("unknown kernel {id}; the matrix is {}", ids.join(", "))
-    })
-}
-
-/// An unpacked kernel, ready to boot and to build modules against.
-pub struct Kernel {
-    pub id: &'static str,
-    /// `uname -r` of the guest.
-    pub release: String,
-    pub root: PathBuf,
-}
-
-impl Kernel {
-    pub fn vmlinuz(&self) -> PathBuf {
-        let usr = self.modules_dir().join("vmlinuz");
-        if usr.exists() {
-            usr
-        } else {
-            self.root
-                .join("boot")
-                .join(format!("vmlinuz-{}", self.release))
-        }
-    }
-
-    /// lib/modules/<release> (Debian 7.x ships it under /usr).
-    pub fn modules_dir(&self) -> PathBuf {
-        let usr = self.root.join("usr/lib/modules").join(&self.release);
-        if usr.exists() {
-            usr
-        } else {
-            self.root.join("lib/modules").join(&self.release)
-        }
-    }
-
-    /// The directory `modprobe -d` wants (the one holding lib/modules).
-    pub fn modprobe_root(&self) -> PathBuf {
-        if self
-            .root
-            .join("usr/lib/modules")
-            .join(&self.release)
-            .exists()
-        {
-            self.root.join("usr")
-        } else {
-            self.root.clone()
-        }
-    }
-
-    /// The headers tree to build out-of-tree modules against (KDIR).
-    pub fn kdir(&self) -> PathBuf {
-        self.root
-            .join("usr/src")
-            .join(format!("linux-headers-{}", self.release))
-    }
-}
-
-/// The suites of the private apt view (`apt/` in the cache) every fetch shares.
-pub const APT_SUITES: &[&str] = &[
-    "bookworm",
-    "bookworm-backports",
-    "trixie",
-    "trixie-backports",
-];
-
-/// Fetches and unpacks `id` unless the cache already holds it.
-pub fn prepare(id: &str) -> Result<Kernel> {
-    let spec = spec(id)?;
+/// Fetches and unpacks the kernel `suite`'s `linux-image-amd64` names, unless the cache
+/// already holds it.
+pub(super) fn prepare(spec: &'static Spec, suite: &str) -> Result<Kernel> {
     let cache = paths::cache_dir()?.join("kernels");
-    let marker = cache.join(format!("{}.release", spec.id));
-    if let Ok(release) = fs::read_to_string(&marker) {
-        let k = Kernel {
-            id: spec.id,
-            release: release.trim().to_owned(),
-            root: cache.join(release.trim()),
-        };
-        if k.vmlinuz().exists() && k.kdir().exists() {
-            relocate_headers(&k)?;
-            make_kbuild_runnable(&k, &cache)?;
-            return Ok(k);
-        }
+    if let Some(k) = super::cached(spec)? {
+        relocate_headers(&k)?;
+        make_kbuild_runnable(&k, &cache)?;
+        return Ok(k);
     }
-    cmd::step(&format!("kernel {}: resolving in {}", spec.id, spec.suite));
+    cmd::step(&format!("kernel {}: resolving in {suite}", spec.id));
     let apt = PrivateApt::fetch(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
-    let image = apt.resolve("linux-image-amd64", spec.suite, "linux-image-")?;
+    let image = apt.resolve("linux-image-amd64", suite, "linux-image-")?;
     let release = image
         .trim_start_matches("linux-image-")
         .trim_end_matches("-unsigned")
@@ -182,9 +76,37 @@ pub fn prepare(id: &str) -> Result<Kernel> {
     )?;
     relocate_headers(&k)?;
     make_kbuild_runnable(&k, &cache)?;
-    fs::write(&marker, &release)?;
-    eprintln!("    kernel {} = {release}", spec.id);
+    super::record(&k)?;
     Ok(k)
+}
+
+/// The Debian version of `k`'s packages (e.g. 7.3.4-1~bpo13+1): the source must be the
+/// same upload as the headers the module is built against.
+pub(super) fn upload_version(k: &Kernel) -> Result<String> {
+    let debs = paths::cache_dir()?.join("kernels/debs");
+    let prefix = format!("linux-headers-{}_", k.release);
+    if let Ok(entries) = fs::read_dir(&debs) {
+        for e in entries {
+            let p = e?.path();
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            {
+                let v = cmd::output(Command::new("dpkg-deb").arg("-f").arg(&p).arg("Version"))?;
+                return Ok(v.trim().to_owned());
+            }
+        }
+    }
+    // The kernel's .debs were removed from the cache: ask the archive.
+    let apt = PrivateApt::fetch(&paths::cache_dir()?.join("apt"), APT_SUITES)?;
+    let out = cmd::output(apt.command("apt-cache").args([
+        "show",
+        "--no-all-versions",
+        &format!("linux-headers-{}", k.release),
+    ]))?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Version:"))
+        .map(|v| v.trim().to_owned())
+        .with_context(|| format!("no version for linux-headers-{} in the archive", k.release))
 }
 
 /// The flavour headers' Makefile includes the common headers by absolute path
