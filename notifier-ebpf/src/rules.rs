@@ -242,6 +242,13 @@ lock_fentry! {
     rule_down_write => "down_write", on_lock;
     rule_down_read_killable => "down_read_killable", on_lock;
     rule_down_write_killable => "down_write_killable", on_lock;
+    // Only lockdep kernels have these (elsewhere macros over the ones above).
+    rule_mutex_lock_nest_lock => "_mutex_lock_nest_lock", on_lock;
+    rule_down_read_nested => "down_read_nested", on_lock;
+    rule_down_write_nested => "down_write_nested", on_lock;
+    rule_down_read_killable_nested => "down_read_killable_nested", on_lock;
+    rule_down_write_killable_nested => "down_write_killable_nested", on_lock;
+    rule_down_write_nest_lock => "_down_write_nest_lock", on_lock;
     rule_mutex_unlock => "mutex_unlock", on_unlock;
     rule_up_read => "up_read", on_unlock;
     rule_up_write => "up_write", on_unlock;

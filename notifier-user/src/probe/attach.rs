@@ -168,6 +168,7 @@ fn absent_function(family: &Family, syms: &KernelSymbols) -> Option<String> {
     family
         .attachments(Mode::Kprobe)
         .iter()
+        .filter_map(|a| a.on(|f| syms.by_name(f).next().is_some()))
         .filter(|a| matches!(a.kind, Kind::KProbe | Kind::KRetProbe))
         .find(|a| syms.by_name(a.function).next().is_none())
         .map(|a| {
@@ -196,7 +197,7 @@ fn attach_family(
         let atts: Vec<Attachment> = family
             .attachments(mode)
             .iter()
-            .map(|a| a.on(|f| syms.by_name(f).next().is_some()))
+            .filter_map(|a| a.on(|f| syms.by_name(f).next().is_some()))
             .collect();
         match attach_all(ebpf, btf, &atts) {
             Ok(()) => {
@@ -211,7 +212,7 @@ fn attach_family(
                 };
                 let debug: Vec<_> = atts
                     .iter()
-                    .filter(|a| a.debug_kernel == Some(a.function))
+                    .filter(|a| a.is_debug_kernels())
                     .map(|a| a.function)
                     .collect();
                 if !debug.is_empty() {
@@ -424,11 +425,18 @@ mod tests {
             "ffffffff81000000 T mutex_lock\nffffffff81000100 T mutex_lock_interruptible\n\
              ffffffff81000200 T mutex_lock_killable\nffffffff81000300 T down_read\n",
         );
+        // The lock functions of 7.3.4-nt-lockdep's System.map.
         let lockdep = KernelSymbols::parse(
-            "ffffffff81000000 T mutex_lock_nested\n\
-             ffffffff81000100 T mutex_lock_interruptible_nested\n\
-             ffffffff81000200 T mutex_lock_killable_nested\n\
-             ffffffff81000300 T down_read\nffffffff81000400 T down_read_nested\n",
+            "ffffffff82131320 T mutex_lock_nested\n\
+             ffffffff82131350 T _mutex_lock_nest_lock\n\
+             ffffffff82131380 T _mutex_lock_killable\n\
+             ffffffff821313b0 T mutex_lock_interruptible_nested\n\
+             ffffffff8133e130 T down_read_nested\n\
+             ffffffff8133e2a0 T down_read_killable_nested\n\
+             ffffffff8133e450 T _down_write_nest_lock\n\
+             ffffffff8133e530 T down_write_nested\n\
+             ffffffff82133f00 T down_read\nffffffff82134c70 T down_write\n\
+             ffffffff82134e40 T down_write_killable_nested\n",
         );
         let locks = RULE_FAMILIES
             .iter()
@@ -439,15 +447,28 @@ mod tests {
                 locks
                     .attachments(mode)
                     .iter()
-                    .map(|a| a.on(|f| syms.by_name(f).next().is_some()).function)
+                    .filter_map(|a| a.on(|f| syms.by_name(f).next().is_some()))
+                    .map(|a| a.function)
                     .collect()
             };
             let (prod, debug) = (on(&production), on(&lockdep));
-            assert!(prod.contains(&"mutex_lock") && !prod.iter().any(|f| f.ends_with("_nested")));
+            assert!(prod.contains(&"mutex_lock"));
+            assert!(
+                !prod
+                    .iter()
+                    .any(|f| f.ends_with("_nested") || f.starts_with('_')),
+                "{mode}: debug kernels' functions planned on production: {prod:?}"
+            );
             for f in [
                 "mutex_lock_nested",
                 "mutex_lock_interruptible_nested",
-                "mutex_lock_killable_nested",
+                "_mutex_lock_killable",
+                "_mutex_lock_nest_lock",
+                "down_read_nested",
+                "down_write_nested",
+                "down_read_killable_nested",
+                "down_write_killable_nested",
+                "_down_write_nest_lock",
             ] {
                 assert!(
                     debug.contains(&f),

@@ -57,10 +57,21 @@ pub struct Attachment {
     pub program: &'static str,
     pub kind: Kind,
     pub function: &'static str,
-    /// What `function` is on a kernel built with CONFIG_DEBUG_LOCK_ALLOC (every lockdep
-    /// kernel): a macro over this function, with the same first argument —
-    /// `mutex_lock(l)` is `mutex_lock_nested(l, 0)` there, and no `mutex_lock` exists.
-    pub debug_kernel: Option<&'static str>,
+    pub debug_kernel: OnDebugKernel,
+}
+
+/// What an attachment's function is on a kernel built with CONFIG_DEBUG_LOCK_ALLOC (every
+/// lockdep kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDebugKernel {
+    /// The same function.
+    Same,
+    /// A macro over this function, with the same first argument: `mutex_lock(l)` is
+    /// `mutex_lock_nested(l, 0)` there, and no `mutex_lock` exists.
+    MacroOver(&'static str),
+    /// A function only such kernels have; elsewhere it is a macro over another hooked one
+    /// (`down_read_nested(s, n)` is `down_read(s)`), and the attachment is left out.
+    Only,
 }
 
 const fn at(program: &'static str, kind: Kind, function: &'static str) -> Attachment {
@@ -68,7 +79,7 @@ const fn at(program: &'static str, kind: Kind, function: &'static str) -> Attach
         program,
         kind,
         function,
-        debug_kernel: None,
+        debug_kernel: OnDebugKernel::Same,
     }
 }
 
@@ -80,21 +91,41 @@ const fn or_debug(
     debug: &'static str,
 ) -> Attachment {
     Attachment {
-        debug_kernel: Some(debug),
+        debug_kernel: OnDebugKernel::MacroOver(debug),
+        ..at(program, kind, function)
+    }
+}
+
+/// `at`, for a function only debug kernels have.
+const fn debug_only(program: &'static str, kind: Kind, function: &'static str) -> Attachment {
+    Attachment {
+        debug_kernel: OnDebugKernel::Only,
         ..at(program, kind, function)
     }
 }
 
 impl Attachment {
-    /// This attachment on a kernel that has the functions `has` says it has: on a
-    /// debug kernel, the function its macro expands to.
-    pub fn on(self, has: impl Fn(&str) -> bool) -> Attachment {
+    /// This attachment on a kernel that has the functions `has` says it has: on a debug
+    /// kernel, the function its macro expands to; None where it does not apply.
+    pub fn on(self, has: impl Fn(&str) -> bool) -> Option<Attachment> {
         match self.debug_kernel {
-            Some(debug) if !has(self.function) && has(debug) => Attachment {
-                function: debug,
-                ..self
-            },
-            _ => self,
+            OnDebugKernel::MacroOver(debug) if !has(self.function) && has(debug) => {
+                Some(Attachment {
+                    function: debug,
+                    ..self
+                })
+            }
+            OnDebugKernel::Only => has(self.function).then_some(self),
+            _ => Some(self),
+        }
+    }
+
+    /// Whether it hooks what only a debug kernel has (after [`on`](Self::on)).
+    pub fn is_debug_kernels(&self) -> bool {
+        match self.debug_kernel {
+            OnDebugKernel::Same => false,
+            OnDebugKernel::MacroOver(debug) => debug == self.function,
+            OnDebugKernel::Only => true,
         }
     }
 }
@@ -312,12 +343,26 @@ pub const RULE_FAMILIES: &[Family] = &[
                 "rule_mutex_lock_killable",
                 FEntry,
                 "mutex_lock_killable",
-                "mutex_lock_killable_nested",
+                "_mutex_lock_killable",
             ),
             at("rule_down_read", FEntry, "down_read"),
             at("rule_down_write", FEntry, "down_write"),
             at("rule_down_read_killable", FEntry, "down_read_killable"),
             at("rule_down_write_killable", FEntry, "down_write_killable"),
+            debug_only("rule_mutex_lock_nest_lock", FEntry, "_mutex_lock_nest_lock"),
+            debug_only("rule_down_read_nested", FEntry, "down_read_nested"),
+            debug_only("rule_down_write_nested", FEntry, "down_write_nested"),
+            debug_only(
+                "rule_down_read_killable_nested",
+                FEntry,
+                "down_read_killable_nested",
+            ),
+            debug_only(
+                "rule_down_write_killable_nested",
+                FEntry,
+                "down_write_killable_nested",
+            ),
+            debug_only("rule_down_write_nest_lock", FEntry, "_down_write_nest_lock"),
             at("rule_mutex_unlock", FEntry, "mutex_unlock"),
             at("rule_up_read", FEntry, "up_read"),
             at("rule_up_write", FEntry, "up_write"),
@@ -339,12 +384,18 @@ pub const RULE_FAMILIES: &[Family] = &[
                 "rule_lock_kprobe",
                 KProbe,
                 "mutex_lock_killable",
-                "mutex_lock_killable_nested",
+                "_mutex_lock_killable",
             ),
             at("rule_lock_kprobe", KProbe, "down_read"),
             at("rule_lock_kprobe", KProbe, "down_write"),
             at("rule_lock_kprobe", KProbe, "down_read_killable"),
             at("rule_lock_kprobe", KProbe, "down_write_killable"),
+            debug_only("rule_lock_kprobe", KProbe, "_mutex_lock_nest_lock"),
+            debug_only("rule_lock_kprobe", KProbe, "down_read_nested"),
+            debug_only("rule_lock_kprobe", KProbe, "down_write_nested"),
+            debug_only("rule_lock_kprobe", KProbe, "down_read_killable_nested"),
+            debug_only("rule_lock_kprobe", KProbe, "down_write_killable_nested"),
+            debug_only("rule_lock_kprobe", KProbe, "_down_write_nest_lock"),
             at("rule_unlock_kprobe", KProbe, "mutex_unlock"),
             at("rule_unlock_kprobe", KProbe, "up_read"),
             at("rule_unlock_kprobe", KProbe, "up_write"),

@@ -239,7 +239,7 @@ fn compile(id: &str, tree: &Path, dir: &Path) -> Result<()> {
                 writeln!(log, "{line}")?;
                 if let Some(obj) = line.trim_start().strip_prefix("CC ") {
                     compiled += 1;
-                    current = obj.trim().to_owned();
+                    current = obj.trim_start().trim_start_matches("[M]").trim().to_owned();
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
