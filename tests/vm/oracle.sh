@@ -12,8 +12,11 @@ export NT_RELEASE NT_TOP="$NT_TARGET/release/notifier-top"
 export NT_FIXTURE="$NT_TARGET/fixtures/$NT_RELEASE/notifier_fixture.ko"
 . tests/vm/lib.sh
 # Software emulation (and lockdep's bookkeeping) stretch a clean callback past NT008's 5 ms
-# default; the misbehaviours `slow` (20 ms) and `read-wait` (200 ms) stay well above these.
-THRESHOLDS="--slow-callback 15ms --read-begin-wait 50ms"
+# default: the misbehaviours run with thresholds their `slow` (20 ms) and `read-wait`
+# (200 ms) stay well above, the clean workloads with those of 85-hmm (a clean fixture
+# callback took 21 ms once on production 7.3 under emulation, with other builds running).
+MISBEHAVING="--slow-callback 15ms --read-begin-wait 50ms"
+CLEAN="--slow-callback 50ms --read-begin-wait 200ms"
 
 # The workload of one scenario, with the session armed.
 workload() {
@@ -42,9 +45,10 @@ for s in "$@"; do
     case $s in
         hmm-tests)
             nt-hmm-setup > "$D/setup.txt" 2>&1 || { echo "setup failed: $(cat "$D/setup.txt")" > "$D/status"; continue; }
-            THR="--slow-callback 50ms --read-begin-wait 200ms" ;;
-        rxe) THR=$THRESHOLDS ;;
-        *) grep -q '^notifier_fixture ' /proc/modules || load_fixture; THR=$THRESHOLDS ;;
+            THR=$CLEAN ;;
+        rxe) THR=$CLEAN ;;
+        clean) grep -q '^notifier_fixture ' /proc/modules || load_fixture; THR=$CLEAN ;;
+        *) grep -q '^notifier_fixture ' /proc/modules || load_fixture; THR=$MISBEHAVING ;;
     esac
     dmesg --clear
     # shellcheck disable=SC2086

@@ -112,6 +112,9 @@ enum Task {
         /// Only the scenarios whose name contains this.
         #[arg(long)]
         filter: Option<String>,
+        /// Judge the runs the last oracle left in target/oracle again, booting nothing.
+        #[arg(long)]
+        reuse: bool,
     },
     /// The measurements: host benchmarks (cargo bench), then the VM benchmark scenarios
     /// (tests/vm/bench) on every kernel of the matrix; prints their figures.
@@ -253,9 +256,12 @@ fn run(task: Task) -> Result<ExitCode> {
             kernel,
             production,
             filter,
+            reuse,
         } => {
-            setup::run(setup::Scope::Full)?;
-            return oracle::run(&kernel, &production, filter.as_deref());
+            if !reuse {
+                setup::run(setup::Scope::Full)?;
+            }
+            return oracle::run(&kernel, &production, filter.as_deref(), reuse);
         }
         Task::Bench { kernel, filter } => {
             setup::run(setup::Scope::Full)?;

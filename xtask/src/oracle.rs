@@ -60,7 +60,8 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-pub fn run(debug: &str, production: &str, filter: Option<&str>) -> Result<ExitCode> {
+/// `reuse`: judge the runs the last oracle left in target/oracle, booting nothing.
+pub fn run(debug: &str, production: &str, filter: Option<&str>, reuse: bool) -> Result<ExitCode> {
     let chosen: Vec<&Scenario> = SCENARIOS
         .iter()
         .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
@@ -68,18 +69,25 @@ pub fn run(debug: &str, production: &str, filter: Option<&str>) -> Result<ExitCo
     if chosen.is_empty() {
         bail!("no oracle scenario matches {filter:?}");
     }
-    test::build_release()?;
-    fixtures::tools()?;
+    if !reuse {
+        test::build_release()?;
+        fixtures::tools()?;
+    }
     let mut kernels = Vec::new();
     for id in [debug, production] {
         let k = kernels::prepare(id)?;
-        fixtures::module(&k)?;
-        hmm::fixtures(&k)?;
+        if !reuse {
+            fixtures::module(&k)?;
+            hmm::fixtures(&k)?;
+        }
         kernels.push(k);
     }
     let started = Instant::now();
     let out = paths::target_dir().join("oracle");
     let (debug_out, production_out) = (out.join(debug), out.join(production));
+    if reuse {
+        return judge_all(&chosen, &kernels, &out, started);
+    }
     for d in [&debug_out, &production_out] {
         if d.exists() {
             fs::remove_dir_all(d).with_context(|| format!("removing {}", d.display()))?;
@@ -101,10 +109,22 @@ pub fn run(debug: &str, production: &str, filter: Option<&str>) -> Result<ExitCo
     let names: Vec<&str> = chosen.iter().map(|s| s.name).collect();
     let total = chosen.iter().map(|s| s.timeout).sum();
     boot(production, &production_out, total, &names)?;
+    judge_all(&chosen, &kernels, &out, started)
+}
 
+/// The table of the runs under `out`, for the chosen scenarios on `kernels` (debug,
+/// production).
+fn judge_all(
+    chosen: &[&Scenario],
+    kernels: &[kernels::Kernel],
+    out: &Path,
+    started: Instant,
+) -> Result<ExitCode> {
+    let (debug, production) = (kernels[0].id, kernels[1].id);
+    let (debug_out, production_out) = (out.join(debug), out.join(production));
     let mut views = RuleViews::default();
     let mut rows = Vec::new();
-    for s in &chosen {
+    for s in chosen {
         let debug_run = Run::read(&debug_out.join(s.name))?;
         let production_run = Run::read(&production_out.join(s.name))?;
         rows.push(judge(s, &debug_run, &production_run, &mut views)?);
@@ -221,6 +241,8 @@ struct Report {
     at: Option<String>,
     /// Functions of its stacks that live in modules, with the module: the driver code.
     driver_functions: BTreeSet<String>,
+    /// Past the dependency chain (lockdep's "other info" and the locks held).
+    past_chain: bool,
 }
 
 impl Report {
@@ -273,7 +295,11 @@ fn reports(log: &str) -> Vec<Report> {
             open = false;
             continue;
         }
-        if r.kind == ReportKind::Lockdep {
+        if line.starts_with("other info that might help us debug this") {
+            // What follows restates the locks, and lists others merely held.
+            r.past_chain = true;
+        }
+        if r.kind == ReportKind::Lockdep && !r.past_chain {
             for lock in lock_classes(line) {
                 if !r.locks.contains(&lock) {
                     r.locks.push(lock);
@@ -294,15 +320,11 @@ fn reports(log: &str) -> Vec<Report> {
 
 fn header_report(title: &str) -> Report {
     let title_only = title.trim_end_matches('!');
-    let (kind, title, at) = if let Some(rest) = title.strip_prefix("CPU: ") {
-        // "CPU: 0 PID: 7 at mm/mmu_notifier.c:305 fn+0x1/0x2 [module]"
-        let after = rest.split_once(" at ").map_or("", |(_, a)| a);
-        let mut w = after.split_whitespace();
-        let place = w.next().unwrap_or("?");
+    let (kind, title, at) = if let Some((place, at)) = warn_site(title) {
         (
             ReportKind::Warn,
             format!("WARNING at {place}"),
-            w.next().map(|f| function_of(f).to_owned()),
+            Some(function_of(at).to_owned()),
         )
     } else if LOCKDEP_TITLES.iter().any(|t| title_only.starts_with(t)) {
         (ReportKind::Lockdep, title_only.to_owned(), None)
@@ -315,7 +337,24 @@ fn header_report(title: &str) -> Report {
         locks: Vec::new(),
         at,
         driver_functions: BTreeSet::new(),
+        past_chain: false,
     }
+}
+
+/// The file:line and function of a WARN_ON's headline, in either kernel's format:
+/// `CPU: 0 PID: 7 at mm/mmu_notifier.c:305 fn+0x1/0x2 [module]` (6.x) or
+/// `mm/mmu_notifier.c:488 at fn+0x344/0x360, CPU#1: nfctl/177` (7.x).
+fn warn_site(title: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = title.strip_prefix("CPU: ") {
+        let (_, after) = rest.split_once(" at ")?;
+        let mut w = after.split_whitespace();
+        return Some((w.next()?, w.next()?));
+    }
+    let (place, after) = title.split_once(" at ")?;
+    let is_site = place
+        .rsplit_once(':')
+        .is_some_and(|(file, line)| file.contains('.') && line.parse::<u32>().is_ok());
+    is_site.then(|| (place, after.split([',', ' ']).next().unwrap_or(after)))
 }
 
 fn strip_timestamp(line: &str) -> &str {
@@ -595,13 +634,15 @@ mod tests {
 [   42.000001] Call Trace:
 [   42.000002]  nf_ret_false+0x10/0x20 [notifier_fixture]
 [   42.000003] ---[ end trace 0000000000000000 ]---
+[   42.500000] WARNING: mm/mmu_notifier.c:488 at __mmu_notifier_invalidate_range_start+0x344/0x360, CPU#1: nfctl/177
+[   42.500001]  </TASK>
 [   43.000000] BUG: kernel NULL pointer dereference, address: 0000000000000008
 ";
 
     #[test]
     fn lockdep_reports_are_read_with_their_locks_and_driver_functions() {
         let r = reports(CIRCULAR);
-        assert_eq!(r.len(), 3);
+        assert_eq!(r.len(), 4);
         assert_eq!(r[0].kind, ReportKind::Lockdep);
         assert_eq!(r[0].title, "possible circular locking dependency detected");
         assert_eq!(
@@ -620,7 +661,13 @@ mod tests {
             r[1].driver_functions
                 .contains("nf_ret_false [notifier_fixture]")
         );
-        assert_eq!(r[2].kind, ReportKind::Other);
+        assert_eq!(r[2].kind, ReportKind::Warn, "7.x's headline");
+        assert_eq!(r[2].title, "WARNING at mm/mmu_notifier.c:488");
+        assert_eq!(
+            r[2].at.as_deref(),
+            Some("__mmu_notifier_invalidate_range_start")
+        );
+        assert_eq!(r[3].kind, ReportKind::Other);
     }
 
     #[test]
