@@ -7,10 +7,9 @@ use aya_ebpf::{
         FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
     },
 };
-use notifier_common::{EventKind, Hazard, Waiter};
+use notifier_common::{EventKind, Waiter};
 
 use crate::{
-    context::{held_callback_lock, task_flags},
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, bounds, off},
@@ -65,15 +64,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     }
     // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
     // the mm (read here for the filter) in arg3.
-    let where_from = task_flags(mm);
-    let lock = held_callback_lock();
-    if where_from != 0 || lock != 0 {
-        rules::report_call(ctx, Hazard::WaitsForItself, sub, mm, |e| {
-            e.aux = Waiter::ReadBegin as u64;
-            e.flags = where_from;
-            e.func = lock;
-        });
-    }
+    let (where_from, lock) = rules::where_called(ctx, Waiter::ReadBegin, sub, mm);
     let entry = Entry {
         ts,
         arg0: sub,

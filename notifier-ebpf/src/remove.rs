@@ -8,10 +8,9 @@ use aya_ebpf::{
         FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
     },
 };
-use notifier_common::{EventKind, Hazard, Waiter, flags};
+use notifier_common::{EventKind, Waiter, flags};
 
 use crate::{
-    context::{held_callback_lock, task_flags},
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, notifier},
@@ -91,15 +90,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     if !any_in_context() {
         return;
     }
-    let where_from = task_flags(mm);
-    let lock = held_callback_lock();
-    if where_from != 0 || lock != 0 {
-        rules::report_call(ctx, Hazard::WaitsForItself, sub, mm, |e| {
-            e.aux = Waiter::Remove as u64;
-            e.flags = where_from;
-            e.func = lock;
-        });
-    }
+    let (where_from, lock) = rules::where_called(ctx, Waiter::Remove, sub, mm);
     emit_as(EventKind::RemoveBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;

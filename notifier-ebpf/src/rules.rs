@@ -19,10 +19,11 @@ use aya_ebpf::{
 };
 use notifier_common::{
     Event, EventKind, Hazard, MISSING, MMU_NOTIFIER_RANGE_BLOCKABLE, NO_STACK, PF_MEMALLOC,
-    Teardown,
+    Teardown, Waiter,
 };
 
 use crate::{
+    context::{held_callback_lock, task_flags},
     emit::emit,
     filter,
     kernel::{off, read},
@@ -81,6 +82,23 @@ pub fn report_call<C: StackIdContext>(
         e.seq = stack;
         fill(e);
     });
+}
+
+/// Where a read_begin or remove is called from ([`task_flags`]) and the callback lock its
+/// task holds, reported as a [`Hazard::WaitsForItself`] when either means the call can
+/// wait for its own caller.
+#[inline(always)]
+pub fn where_called<C: StackIdContext>(ctx: &C, waiter: Waiter, sub: u64, mm: u64) -> (u8, u64) {
+    let where_from = task_flags(mm);
+    let lock = held_callback_lock();
+    if where_from != 0 || lock != 0 {
+        report_call(ctx, Hazard::WaitsForItself, sub, mm, |e| {
+            e.aux = waiter as u64;
+            e.flags = where_from;
+            e.func = lock;
+        });
+    }
+    (where_from, lock)
 }
 
 fn current_callback() -> Option<Entry> {
