@@ -102,7 +102,10 @@ fn an_address_space_is_its_process_and_an_interval_is_named_by_range_and_owner()
         .collect();
     assert_eq!(intervals.len(), 2, "its track and one lane: {d:#?}");
     assert!(intervals.iter().all(|i| i.parent_uuid == d[0].uuid));
-    assert_eq!(intervals[0].sibling_merge_key, intervals[1].sibling_merge_key);
+    assert_eq!(
+        intervals[0].sibling_merge_key,
+        intervals[1].sibling_merge_key
+    );
     // The callback is a slice of its measured duration on the lane.
     let (b, begin) = events(&t)
         .into_iter()
@@ -145,7 +148,10 @@ fn a_finding_is_an_instant_on_its_intervals_track_with_its_rule() {
         .unwrap();
     assert_eq!(ts, 10_000_000);
     assert_eq!(finding.r#type, Some(event_type::INSTANT));
-    assert_eq!(finding.name.as_deref(), Some("NT008 slow invalidate callback"));
+    assert_eq!(
+        finding.name.as_deref(),
+        Some("NT008 slow invalidate callback")
+    );
     let rule = finding
         .debug_annotations
         .iter()
@@ -153,8 +159,14 @@ fn a_finding_is_an_instant_on_its_intervals_track_with_its_rule() {
         .unwrap();
     assert_eq!(rule.string_value.as_deref(), Some("slow-callback"));
     let on = track(&t, finding.track_uuid.unwrap());
-    assert!(on.name.as_deref().unwrap().contains("gpu_invalidate"), "{on:?}");
-    assert!(on.description.is_none(), "the interval's own track, not a lane");
+    assert!(
+        on.name.as_deref().unwrap().contains("gpu_invalidate"),
+        "{on:?}"
+    );
+    assert!(
+        on.description.is_none(),
+        "the interval's own track, not a lane"
+    );
 }
 
 #[test]
