@@ -9,14 +9,14 @@
 //! nanosecond or a little earlier, never before the slice still open around it.
 //!
 //! What is kept is bounded: the slices still open (bounded by the depth of calls, capped
-//! at [`MAX_OPEN`] in case ends were lost) and the latest finished slices at the current
-//! level ([`MAX_KEPT`]: a parent reaching further back than that began well before them,
-//! so no adjustment is needed).
+//! at [`MAX_OPEN`] in case ends were lost) and the latest [`MAX_KEPT`] finished slices at
+//! the current level. A parent needs moving only when its measured begin falls inside a
+//! child, which only its first child can be, within the nanoseconds between two probes'
+//! clock reads; a parent of more children than are kept is not moved for the oldest.
 
-/// Finished slices kept for a parent still to come. A parent only needs moving when its
-/// measured begin falls within a few nanoseconds of its first child's, which an earlier
-/// sibling cannot be.
-const MAX_KEPT: usize = 64;
+/// Finished slices kept for a parent still to come (a few bytes each, per lane, and there
+/// is a lane per interval and task).
+const MAX_KEPT: usize = 4;
 
 /// Slices open at once on one track: invalidations nest a level or two inside a task;
 /// more means the ends were lost (a full ring buffer), and the stale ones are ended.
