@@ -75,7 +75,7 @@ fn events(t: &Trace) -> Vec<(u64, &TrackEvent)> {
         .collect()
 }
 
-fn track<'a>(t: &'a Trace, uuid: u64) -> &'a TrackDescriptor {
+fn track(t: &Trace, uuid: u64) -> &TrackDescriptor {
     descriptors(t)
         .into_iter()
         .find(|d| d.uuid == Some(uuid))
