@@ -210,6 +210,7 @@ impl<W: Write> Timeline<W> {
         self.pipeline.finish()?;
         self.findings();
         let now = self.pipeline.mirror.now_ns;
+        self.repairs(now);
         for (lane, open) in self.tracks.close_all() {
             for _ in 0..open {
                 self.end(now, lane, true);
@@ -248,8 +249,8 @@ impl<W: Write> Timeline<W> {
 
     fn end(&mut self, ts: u64, track: Uuid, unseen: bool) {
         let args = if unseen {
-            // Ended here because the stream did (or the task's next one began); the
-            // kernel's end was not recorded.
+            // Ended here because the stream ended, or an outer one did, or too many
+            // were open: the kernel's end was not recorded.
             vec![DebugAnnotation::bool("end_not_recorded", true)]
         } else {
             Vec::new()
@@ -267,11 +268,7 @@ impl<W: Write> Timeline<W> {
 
     /// A slice reported at its return on the interval lane of `ev`'s task.
     fn interval_slice(&mut self, ev: &Event, generation: Option<u32>, m: Mark) {
-        let comm = Escaped::bytes(ev.comm_bytes()).to_string();
-        let task = Task {
-            tid: ev.tid(),
-            comm: &comm,
-        };
+        let task = Task::of(ev);
         let begin = ev.ts_ns.saturating_sub(ev.duration().unwrap_or(0));
         let (tracks, out, model) = self.parts();
         let lane = tracks.interval_lane(
@@ -302,11 +299,7 @@ impl<W: Write> Timeline<W> {
 
     /// A slice reported at its return on a per-task lane of `ev`'s mm.
     fn lane_slice(&mut self, ev: &Event, family: Family, m: Mark) {
-        let comm = Escaped::bytes(ev.comm_bytes()).to_string();
-        let task = Task {
-            tid: ev.tid(),
-            comm: &comm,
-        };
+        let task = Task::of(ev);
         let begin = ev.ts_ns.saturating_sub(ev.duration().unwrap_or(0));
         let (tracks, out, model) = self.parts();
         let lane = tracks.lane(out, begin, ev.mm, family, &task, &model);
@@ -316,11 +309,7 @@ impl<W: Write> Timeline<W> {
     }
 
     fn eviction_slice(&mut self, ev: &Event, m: Mark) {
-        let comm = Escaped::bytes(ev.comm_bytes()).to_string();
-        let task = Task {
-            tid: ev.tid(),
-            comm: &comm,
-        };
+        let task = Task::of(ev);
         let begin = ev.ts_ns.saturating_sub(ev.duration().unwrap_or(0));
         let lane = self.tracks.eviction_lane(&mut self.out, begin, &task);
         let begin = lane.nesting.complete(begin, ev.ts_ns);
@@ -340,11 +329,7 @@ impl<W: Write> Timeline<W> {
         if ev.ret == errno::EAGAIN {
             return self.lane_slice(ev, Family::Invalidations, m);
         }
-        let comm = Escaped::bytes(ev.comm_bytes()).to_string();
-        let task = Task {
-            tid: ev.tid(),
-            comm: &comm,
-        };
+        let task = Task::of(ev);
         let begin = ev.ts_ns.saturating_sub(ev.duration().unwrap_or(0));
         let (tracks, out, model) = self.parts();
         let lane = tracks.lane(out, begin, ev.mm, Family::Invalidations, &task, &model);
@@ -365,11 +350,7 @@ impl<W: Write> Timeline<W> {
 
     /// `range_end`: the bracket of its range, on its task's lane, ends.
     fn range_end(&mut self, ev: &Event) {
-        let comm = Escaped::bytes(ev.comm_bytes()).to_string();
-        let task = Task {
-            tid: ev.tid(),
-            comm: &comm,
-        };
+        let task = Task::of(ev);
         let (tracks, out, model) = self.parts();
         let lane = tracks.lane(out, ev.ts_ns, ev.mm, Family::Invalidations, &task, &model);
         let uuid = lane.uuid;
@@ -608,6 +589,17 @@ impl<W: Write> Timeline<W> {
         }
     }
 
+    /// After the audit repaired the mirror (which no event names), every mm's count.
+    fn repairs(&mut self, ts: u64) {
+        let drifted = self.pipeline.mirror.audit.drifted();
+        if drifted != self.drifted {
+            self.drifted = drifted;
+            for mm in self.tracks.mms() {
+                self.live(ts, mm);
+            }
+        }
+    }
+
     fn counter(&mut self, ts: u64, track: Uuid, value: i64) {
         self.out.event(
             ts,
@@ -682,13 +674,7 @@ impl<W: Write> Sink for Timeline<W> {
         if ev.mm != 0 && ev.kind() != Some(EventKind::MmDestroy) {
             self.live(ev.ts_ns, ev.mm);
         }
-        let drifted = self.pipeline.mirror.audit.drifted();
-        if drifted != self.drifted {
-            self.drifted = drifted;
-            for mm in self.tracks.mms() {
-                self.live(ev.ts_ns, mm);
-            }
-        }
+        self.repairs(ev.ts_ns);
         self.write_loss();
     }
 

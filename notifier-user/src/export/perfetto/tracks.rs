@@ -19,6 +19,7 @@
 
 use std::io::Write;
 
+use notifier_common::Event;
 use rustc_hash::FxHashMap;
 
 use super::{
@@ -29,6 +30,7 @@ use super::{
     },
     writer::Packets,
 };
+use crate::export::escape::Escaped;
 
 pub type Uuid = u64;
 
@@ -104,9 +106,19 @@ struct IntervalTracks {
 }
 
 /// A task as lanes describe it.
-pub struct Task<'a> {
+pub struct Task {
     pub tid: u32,
-    pub comm: &'a str,
+    pub comm: String,
+}
+
+impl Task {
+    /// The task of `ev`, its name escaped.
+    pub fn of(ev: &Event) -> Task {
+        Task {
+            tid: ev.tid(),
+            comm: Escaped::bytes(ev.comm_bytes()).to_string(),
+        }
+    }
 }
 
 /// Uuids handed out so far.
