@@ -63,6 +63,9 @@ pub enum Command {
     /// Feed a recording through the same mirror as a live session: the interactive view on
     /// a terminal, or headless with --trace / --summary-json.
     Replay(ReplayArgs),
+    /// Convert a recording for another tool: `perfetto`, a trace to open in
+    /// ui.perfetto.dev or query with trace_processor.
+    Export(ExportArgs),
     /// Show how each hook is attached on this kernel, or why it cannot be.
     Probes(ProbesArgs),
     /// Run the hazard rules headless; exit status 1 when anything is found (for CI).
@@ -240,6 +243,32 @@ impl ReplayArgs {
     pub fn trace_format(&self) -> Option<TraceFormat> {
         self.trace.then(|| TraceFormat::of(self.json))
     }
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A Perfetto protobuf trace: per address space a process track, per interval a track
+    /// (callbacks, read_begin waits, device faults), per task its invalidations and HMM
+    /// migrations, live-interval and loss counters, findings as instants.
+    Perfetto,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// Recording made by `notifier-top record`; `-` reads it from stdin. One whose
+    /// recorder was killed is exported up to its last complete block.
+    pub file: PathBuf,
+    /// File to write (through a temporary renamed over it, mode 0600), or `-` for stdout.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Show kernel pointers instead of per-run hashes (they defeat KASLR).
+    #[arg(long)]
+    pub raw_pointers: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -173,7 +173,7 @@ fn replay_findings(args: &[&str]) -> Vec<String> {
 
 #[test]
 fn every_command_that_shows_findings_takes_the_same_rule_options() {
-    for cmd in ["check", "top", "replay"] {
+    for cmd in ["check", "top", "replay", "export"] {
         let out = top().args([cmd, "--help"]).output().unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         for opt in ["--disable <RULE>", "--slow-callback", "--read-begin-wait"] {

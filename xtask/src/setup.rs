@@ -16,9 +16,10 @@ use crate::{apt::PrivateApt, cmd, paths};
 
 /// Debian packages: the initramfs tools, module tooling, the guest-side tools a user reaches
 /// for (bpftrace, bpftool, rdma, ibverbs), what builds the fixtures, what `dist` needs
-/// (musl-gcc for C code in a static build, lintian to check the .deb), and what the VM
-/// scenarios run beside notifier-top (prometheus scrapes `serve`), and what building the
-/// lockdep kernel from source adds (flex, bison). QEMU is separate (see
+/// (musl-gcc for C code in a static build, lintian to check the .deb), what the VM
+/// scenarios run beside notifier-top (prometheus scrapes `serve`), what building the lockdep
+/// kernel from source adds (flex, bison), and the Python the Perfetto decoder's venv is made
+/// from (see [`perfetto_python`]). QEMU is separate (see
 /// [`qemu`]).
 const PACKAGES: &[&str] = &[
     "busybox-static",
@@ -47,6 +48,7 @@ const PACKAGES: &[&str] = &[
     "musl-tools",
     "lintian",
     "prometheus",
+    "python3-venv",
 ];
 
 /// Nice to have in the guest, but not in every Debian release's archive: skipped with a
@@ -57,6 +59,10 @@ const OPTIONAL: &[&str] = &["bpftool"];
 const QEMU: &[&str] = &["qemu-system-x86", "qemu-system-common", "qemu-system-data"];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Perfetto's Python package, whose generated protobuf classes read `export perfetto`'s
+/// traces in notifier-user/tests/perfetto.rs, and the protobuf runtime it was tested with.
+const PERFETTO_PYTHON: &[(&str, &str)] = &[("perfetto", "0.59.1"), ("protobuf", "7.36.2")];
 
 /// The target `cargo xtask dist` builds the static binary for.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -98,6 +104,7 @@ pub fn run(scope: Scope) -> Result<()> {
     nightly(scope)?;
     musl_target()?;
     let linker = bpf_linker()?;
+    perfetto_python()?;
     // The guest mounts its kernel's modules over /usr/lib/modules, which must exist on the
     // (read-only shared) host root; containers often lack it.
     if !Path::new("/usr/lib/modules").is_dir() {
@@ -321,6 +328,61 @@ fn musl_target() -> Result<()> {
             .args(["target", "add", STATIC_TARGET])
             .current_dir(&root),
     )
+}
+
+/// [`PERFETTO_PYTHON`] in a venv of its own in the cache (`perfetto-venv`, where the test
+/// looks): nothing installed system-wide, made from Debian's python3 (python3-venv).
+fn perfetto_python() -> Result<()> {
+    let venv = paths::cache_dir()?.join("perfetto-venv");
+    let python = venv.join("bin/python");
+    let pins: Vec<String> = PERFETTO_PYTHON
+        .iter()
+        .map(|(name, version)| format!("{name}=={version}"))
+        .collect();
+    // The pinned versions, and the module the test imports.
+    let check = format!(
+        "import importlib.metadata as m, sys\n\
+         from perfetto.protos.perfetto.trace import perfetto_trace_pb2\n\
+         sys.exit(0 if [m.version(n) for n in {names:?}] == {versions:?} else 1)",
+        names = PERFETTO_PYTHON.iter().map(|p| p.0).collect::<Vec<_>>(),
+        versions = PERFETTO_PYTHON.iter().map(|p| p.1).collect::<Vec<_>>(),
+    );
+    let present = || {
+        Command::new(&python)
+            .args(["-c", &check])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if present() {
+        cmd::step(&format!("{}: present ({})", pins.join(" "), venv.display()));
+        return Ok(());
+    }
+    cmd::step(&format!(
+        "python venv {} with {} (reads export perfetto's traces in the tests)",
+        venv.display(),
+        pins.join(" ")
+    ));
+    let system = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    cmd::run(
+        Command::new(system)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )
+    .context("making the venv (Debian: python3-venv)")?;
+    cmd::run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(&pins),
+    )
+    .context("installing Perfetto's Python package from PyPI")?;
+    if !present() {
+        bail!("{} cannot import what it just installed", python.display());
+    }
+    Ok(())
 }
 
 /// bpf-linker linked against the pinned nightly's own libLLVM (bookworm has no LLVM new

@@ -1,6 +1,7 @@
 //! One module per command, each `run(args)`, over one shared way to run a live capture.
 
 mod check;
+mod export;
 mod generate;
 mod probes;
 mod record;
@@ -12,9 +13,9 @@ mod trace;
 
 use std::{io::IsTerminal as _, path::Path, process::ExitCode, time::Duration};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use notifier_user::{
-    export::{summary::Summary, text, write_output},
+    export::{is_stdio, summary::Summary, text, write_output},
     pipeline::Pipeline,
     session::{Config, LiveSession},
     stream::{Sink, StreamEnd},
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(args) => rt.block_on(trace::run(args)),
         Command::Record(args) => rt.block_on(record::run(args)),
         Command::Replay(args) => rt.block_on(replay::run(args, interactive)),
+        Command::Export(args) => export::run(args),
         Command::Check(args) => rt.block_on(check::run(args)),
         // The ring-buffer reader registers with the runtime even when only drained once.
         Command::Snapshot(args) => rt.block_on(async { snapshot::run(args) }),
@@ -111,6 +113,18 @@ impl Capture {
             None => Ok(()),
         }
     }
+}
+
+/// How messages name the recording at `path` (`stdin` for `-`, which must not be a
+/// terminal: a recording is binary and arrives through a pipe or a redirection).
+fn recording_name(path: &Path, command: &str) -> Result<String> {
+    if !is_stdio(path) {
+        return Ok(path.display().to_string());
+    }
+    if std::io::stdin().is_terminal() {
+        bail!("{command} -: stdin is a terminal; pipe or redirect a recording into it");
+    }
+    Ok("stdin".into())
 }
 
 /// Writes JSON to `path` atomically (temp file + rename), or to stdout for `-`.

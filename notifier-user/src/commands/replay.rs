@@ -1,28 +1,21 @@
 //! `notifier-top replay FILE`: a recording through the same pipeline as a live session.
 
-use std::{io::IsTerminal as _, process::ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use notifier_user::{
-    export::{is_stdio, pointers::Pointers},
+    export::pointers::Pointers,
     pipeline::Pipeline,
     record::RecordingReader,
     source,
     tui::{self, app::App},
 };
 
-use super::write_json;
+use super::{recording_name, write_json};
 use crate::cli::ReplayArgs;
 
 pub async fn run(args: ReplayArgs, interactive: bool) -> Result<ExitCode> {
-    let name = if is_stdio(&args.file) {
-        if std::io::stdin().is_terminal() {
-            bail!("replay -: stdin is a terminal; pipe or redirect a recording into it");
-        }
-        "stdin".into()
-    } else {
-        args.file.display().to_string()
-    };
+    let name = recording_name(&args.file, "replay")?;
     let reader = RecordingReader::open(&args.file).with_context(|| format!("opening {name}"))?;
     let header = reader.header().clone();
     let mut p = Pipeline::new(Pointers::new(args.raw_pointers));

@@ -2,6 +2,7 @@
 //! text, pointer redaction, and the escaping of outside text in all that people read.
 
 pub mod escape;
+pub mod perfetto;
 pub mod pointers;
 pub mod snapshot;
 pub mod summary;

@@ -294,6 +294,21 @@ pub struct Finding {
 
 type Key = (RuleId, u32, u64, u64);
 
+/// One hit as it happened, for a timeline (findings count them; a timeline shows each).
+#[derive(Clone, Debug)]
+pub struct Occurrence {
+    pub rule: RuleId,
+    pub ts_ns: u64,
+    pub tgid: u32,
+    pub comm: String,
+    pub mm: u64,
+    /// The notifier involved (0 if none).
+    pub sub: u64,
+    /// Kernel stack id (`NO_STACK` if none).
+    pub stack: u64,
+    pub detail: String,
+}
+
 /// Event-clock interval between ticks.
 const TICK_NS: u64 = 100_000_000;
 
@@ -305,6 +320,9 @@ pub struct Engine {
     /// finding's count is per process, and processes come and go).
     totals: BTreeMap<(RuleId, u64), u64>,
     hits: Vec<Hit>,
+    /// Every hit since the last [`Engine::take_occurrences`], when a timeline asked for
+    /// them ([`Engine::keep_occurrences`]); it takes them after each event.
+    occurrences: Option<Vec<Occurrence>>,
     /// When rules last ticked, and the latest event time.
     last_ts: u64,
     now_ts: u64,
@@ -323,6 +341,7 @@ impl Engine {
             findings: BTreeMap::new(),
             totals: BTreeMap::new(),
             hits: Vec::new(),
+            occurrences: None,
             last_ts: 0,
             now_ts: 0,
         }
@@ -381,6 +400,18 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(|| (tgid, comm.to_owned()));
             *self.totals.entry((hit.rule, owner)).or_default() += 1;
+            if let Some(kept) = &mut self.occurrences {
+                kept.push(Occurrence {
+                    rule: hit.rule,
+                    ts_ns: ts,
+                    tgid,
+                    comm: comm.clone(),
+                    mm,
+                    sub: hit.sub,
+                    stack: hit.stack,
+                    detail: hit.detail.clone(),
+                });
+            }
             let key = (hit.rule, tgid, owner, hit.stack);
             let rule = info(hit.rule);
             let f = self.findings.entry(key).or_insert_with(|| Finding {
@@ -405,6 +436,19 @@ impl Engine {
                 f.stacks.push(hit.stack);
             }
         }
+    }
+
+    /// From now on, keeps each hit for [`Engine::take_occurrences`].
+    pub fn keep_occurrences(&mut self) {
+        self.occurrences.get_or_insert_default();
+    }
+
+    /// The hits since the last call (none unless [`Engine::keep_occurrences`] was called).
+    pub fn take_occurrences(&mut self) -> Vec<Occurrence> {
+        self.occurrences
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {

@@ -67,6 +67,9 @@ inserts=$(jq .counters.by_kind.insert $W/killed.json)
 echo "killed: $(stat -c %s $W/killed.ntrec) bytes; replayed $inserts inserts of the churn's $N;" \
     "$(grep -o 'recording cut at byte [0-9]*' $W/killed.err || echo 'not cut')"
 [ "$inserts" -ge $N ] || fail "only $inserts of $N inserts replayed from the killed recording"
+$NT_TOP export perfetto $W/killed.ntrec -o $W/killed.pftrace 2> $W/killed-export.err ||
+    fail "export perfetto of the killed recording: $(cat $W/killed-export.err)"
+[ -s $W/killed.pftrace ] || fail "export perfetto of the killed recording wrote nothing"
 
 # Ended by its reader: events keep coming; head takes two lines and leaves.
 ( while :; do nfctl scenario basic > /dev/null; sleep 0.3; done ) &

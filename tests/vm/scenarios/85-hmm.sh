@@ -5,7 +5,7 @@
 # kernel functions: the pass count is the untraced one; in both sessions every capture and
 # HMM-layer kind equals bpftrace's count; nothing lost, no drift; the
 # exited hmm-tests processes leave nothing in the final mirror; the owners are test_hmm's
-# two callbacks; `check` finds nothing (latency thresholds raised as docs/rules.md says:
+# two callbacks; the recording exports as a Perfetto trace; `check` finds nothing (latency thresholds raised as docs/rules.md says:
 # emulation stretches callbacks). Then test_hmm's non-blockable path: the OOM reaper unmaps
 # a killed process holding /dev/hmm_dmirror0 (the fixture's memcg recipe), test_hmm's
 # callback trylocks and may return false there, which is correct: no finding at all.
@@ -75,6 +75,13 @@ for mode in "" kprobe; do for pair in insert:mmu_interval_notifier_insert remove
 done; done
 [ "$(nt hmm_range_fault)" -gt 0 ] && [ "$(nt migrate_vma_pages)" -gt 0 ] \
     || fail "hmm-tests made no device faults or migrations"
+# The recording as a Perfetto trace; on the host, tests/perfetto.rs reads it back with
+# Perfetto's classes: NT_PERFETTO_RECORDINGS=target/vm/7.3/out/hmm/hmm.ntrec cargo test -p
+# notifier-user --test perfetto -- --ignored.
+$NT_TOP export perfetto "$W/hmm.ntrec" -o "$W/hmm.pftrace" 2> "$W/export.err" \
+    || fail "export perfetto: $(cat "$W/export.err")"
+[ -s "$W/hmm.pftrace" ] || fail "export perfetto wrote nothing"
+echo "perfetto trace: $(stat -c %s "$W/hmm.pftrace") bytes"
 
 # Nothing lost by the fentry session. The kprobe session may have program runs the kernel
 # skipped (a kprobe firing while another BPF program runs on that CPU, 6.7+; here the
