@@ -33,6 +33,8 @@ pub struct Probes {
     /// out what needs it, and says why.
     pub(super) btf: Result<Btf, String>,
     pub(super) walk_ready: bool,
+    /// The deep scan, when this kernel allows it and the session wants it.
+    pub(super) deep_scan: Option<super::deep_scan::DeepScan>,
 }
 
 impl Probes {
@@ -114,6 +116,7 @@ impl Probes {
             callbacks,
             btf,
             walk_ready: false,
+            deep_scan: None,
         };
         let preparing = Instant::now();
         let walk = probes.prepare_walk(layout);

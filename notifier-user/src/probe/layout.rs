@@ -217,13 +217,13 @@ impl Walk {
     }
 }
 
-struct Struct {
+pub(super) struct Struct {
     name: &'static str,
     ty: btf_rs::Struct,
 }
 
 impl Struct {
-    fn find(btf: &Btf, name: &'static str) -> Result<Struct> {
+    pub(super) fn find(btf: &Btf, name: &'static str) -> Result<Struct> {
         let types = btf
             .resolve_types_by_name(name)
             .with_context(|| format!("kernel BTF has no type `struct {name}`"))?;
@@ -237,7 +237,7 @@ impl Struct {
         Ok(Struct { name, ty })
     }
 
-    fn member(&self, btf: &Btf, field: &str) -> Result<FieldOffset> {
+    pub(super) fn member(&self, btf: &Btf, field: &str) -> Result<FieldOffset> {
         match self.optional(btf, field)? {
             MISSING => bail!("kernel BTF: `struct {}` has no member `{field}`", self.name),
             off => Ok(off),
@@ -246,19 +246,32 @@ impl Struct {
 
     /// Byte offset of `field`, looking through anonymous struct/union members (the kernel
     /// uses them, e.g. for randomized layouts), or `MISSING`.
-    fn optional(&self, btf: &Btf, field: &str) -> Result<FieldOffset> {
+    pub(super) fn optional(&self, btf: &Btf, field: &str) -> Result<FieldOffset> {
+        Ok(self.bits(btf, field)?.map_or(MISSING, |(b, _)| b / 8))
+    }
+
+    /// Bit offset of `field` and, for a bitfield, its width.
+    pub(super) fn bits(&self, btf: &Btf, field: &str) -> Result<Option<(u32, Option<u32>)>> {
         find_member(btf, &self.ty, field, 0)
-            .map(|bits| bits.map_or(MISSING, |b| b / 8))
             .with_context(|| format!("reading `struct {}` from kernel BTF", self.name))
+    }
+
+    pub(super) fn size(&self) -> usize {
+        self.ty.size()
     }
 }
 
-fn find_member(btf: &Btf, s: &btf_rs::Struct, field: &str, base_bits: u32) -> Result<Option<u32>> {
+fn find_member(
+    btf: &Btf,
+    s: &btf_rs::Struct,
+    field: &str,
+    base_bits: u32,
+) -> Result<Option<(u32, Option<u32>)>> {
     for m in &s.members {
         let name = btf.resolve_name(m).unwrap_or_default();
         let bits = base_bits + m.bit_offset();
         if name == field {
-            return Ok(Some(bits));
+            return Ok(Some((bits, m.bitfield_size().filter(|&w| w > 0))));
         }
         if name.is_empty()
             && let Type::Struct(inner) | Type::Union(inner) = btf.resolve_chained_type(m)?

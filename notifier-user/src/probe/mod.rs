@@ -5,6 +5,7 @@ pub mod attach;
 pub mod callbacks;
 pub mod capabilities;
 pub mod cost;
+pub mod deep_scan;
 pub mod filter;
 pub mod layout;
 pub mod plan;
@@ -43,6 +44,7 @@ pub fn arm(
         "kernel layout and symbols read in {:.2?}",
         reading.elapsed()
     );
-    let probes = Probes::attach(&layout, forced, &syms, rules, selection)?;
+    let mut probes = Probes::attach(&layout, forced, &syms, rules, selection)?;
+    probes.prepare_deep_scan(&btf, &layout, &syms);
     Ok((probes, syms))
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A hook family: a set of programs attached (or not) as one, or a facility the capture
-/// depends on (the driver callbacks, the start-up walk).
+/// depends on (the driver callbacks, the start-up walk, the deep scan).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hook {
@@ -27,6 +27,7 @@ pub enum Hook {
     RuleTeardown,
     Callback,
     Bootstrap,
+    DeepScan,
 }
 
 impl Hook {
@@ -48,6 +49,7 @@ impl Hook {
             Hook::RuleTeardown => "rule_teardown",
             Hook::Callback => "callback",
             Hook::Bootstrap => "bootstrap",
+            Hook::DeepScan => "deep_scan",
         }
     }
 }
@@ -68,6 +70,9 @@ pub enum Attach {
     /// A BPF iterator program run on demand (the start-up walk).
     #[serde(rename = "iter/task")]
     IterTask,
+    /// Kernel memory read through `/proc/kcore` (the deep scan).
+    #[serde(rename = "kcore")]
+    Kcore,
     /// Not attached: the status's detail says why.
     #[serde(rename = "missing")]
     Missing,
@@ -79,6 +84,7 @@ impl Attach {
             Attach::Fentry => "fentry",
             Attach::Kprobe => "kprobe",
             Attach::IterTask => "iter/task",
+            Attach::Kcore => "kcore",
             Attach::Missing => "missing",
         }
     }
@@ -140,6 +146,7 @@ mod tests {
             Hook::RuleTeardown,
             Hook::Callback,
             Hook::Bootstrap,
+            Hook::DeepScan,
         ];
         for h in all {
             assert_eq!(serde_json::to_string(&h).unwrap(), format!("\"{h}\""));
@@ -148,6 +155,7 @@ mod tests {
             Attach::Fentry,
             Attach::Kprobe,
             Attach::IterTask,
+            Attach::Kcore,
             Attach::Missing,
         ] {
             let text = serde_json::to_string(&m).unwrap();

@@ -1,4 +1,5 @@
-//! `/proc/kallsyms`: the kernel's and every loaded module's text symbols.
+//! `/proc/kallsyms`: the kernel's and every loaded module's text symbols, and the few
+//! kernel variables the deep scan reads ([`VARIABLES`]).
 
 use std::{fs, path::Path};
 
@@ -22,10 +23,16 @@ impl Symbol {
     }
 }
 
+/// The kernel variables kept from kallsyms (data symbols need CONFIG_KALLSYMS_ALL): where
+/// the mm_struct cache, the struct page array and the direct map are on this boot.
+pub const VARIABLES: [&str; 3] = ["mm_cachep", "vmemmap_base", "page_offset_base"];
+
 /// A sorted table of text symbols.
 #[derive(Debug, Default)]
 pub struct KernelSymbols {
     syms: Vec<Symbol>,
+    /// Addresses of [`VARIABLES`], in that order (vmlinux's own, not a module's).
+    variables: [Option<u64>; VARIABLES.len()],
 }
 
 impl KernelSymbols {
@@ -47,26 +54,43 @@ impl KernelSymbols {
         Ok(table)
     }
 
-    /// Parses kallsyms text, keeping text symbols (`t`/`T`) only: callbacks are functions.
+    /// Parses kallsyms text, keeping text symbols (`t`/`T`), which callbacks are, and
+    /// [`VARIABLES`].
     pub fn parse(text: &str) -> Self {
+        let mut variables = [None; VARIABLES.len()];
         let mut syms: Vec<Symbol> = text
             .lines()
             .filter_map(|line| {
                 let mut it = line.split_ascii_whitespace();
                 let addr = u64::from_str_radix(it.next()?, 16).ok()?;
                 let kind = it.next()?;
+                let name = it.next()?;
+                let module = it.next();
                 if !kind.eq_ignore_ascii_case("t") {
+                    if module.is_none()
+                        && let Some(i) = VARIABLES.iter().position(|v| *v == name)
+                    {
+                        variables[i] = Some(addr);
+                    }
                     return None;
                 }
-                let name = it.next()?.to_owned();
-                let module = it
-                    .next()
-                    .map(|m| m.trim_start_matches('[').trim_end_matches(']').to_owned());
-                Some(Symbol { addr, name, module })
+                let module =
+                    module.map(|m| m.trim_start_matches('[').trim_end_matches(']').to_owned());
+                Some(Symbol {
+                    addr,
+                    name: name.to_owned(),
+                    module,
+                })
             })
             .collect();
         syms.sort_by_key(|s| s.addr);
-        KernelSymbols { syms }
+        KernelSymbols { syms, variables }
+    }
+
+    /// The address of one of [`VARIABLES`], if kallsyms lists it.
+    pub fn variable(&self, name: &str) -> Option<u64> {
+        let i = VARIABLES.iter().position(|v| *v == name)?;
+        self.variables[i]
     }
 
     /// The function starting exactly at `addr` (ops pointers always point at a function
@@ -129,6 +153,8 @@ mod tests {
 ffffffff81000000 T _text
 ffffffff812a0000 t mmu_notifier_thing
 ffffffff812b0000 D some_data
+ffffffff812b0100 b mm_cachep
+ffffffffc0b00100 b mm_cachep\t[other_mod]
 ffffffffc0a01000 t rxe_ib_invalidate_range\t[rdma_rxe]
 ffffffffc0b02000 t nf_invalidate\t[notifier_fixture]
 ffffffffc0c03000 t nf_invalidate\t[other_mod]
@@ -144,6 +170,14 @@ ffffffffc0c03000 t nf_invalidate\t[other_mod]
             t.exact(0xffffffff812b0000).is_none(),
             "data symbols are not callbacks"
         );
+    }
+
+    #[test]
+    fn kernel_variables_are_kept_not_modules_ones() {
+        let t = KernelSymbols::parse(SAMPLE);
+        assert_eq!(t.variable("mm_cachep"), Some(0xffffffff812b0100));
+        assert_eq!(t.variable("vmemmap_base"), None);
+        assert_eq!(t.variable("some_data"), None, "only the listed variables");
     }
 
     #[test]
