@@ -37,7 +37,7 @@ static WALK_CTL: Array<u64> = Array::with_max_entries(CTL_WORDS, 0);
 
 /// Mms to walk by pointer: ones no task uses any more (a process exited, a driver still
 /// holds its intervals), which the task iterator cannot reach. Userspace learns them from
-/// their events.
+/// their events and from the deep scan of the mm_struct cache.
 #[map]
 static WALK_MMS: Array<u64> = Array::with_max_entries(MAX_LISTED, 0);
 
@@ -114,12 +114,15 @@ fn walk_task(task: u64) {
     }
 }
 
-/// One listed mm (no task to attribute it to): userspace asked for it, so no filter.
+/// One listed mm, no task to attribute it to: one an event named (so already selected
+/// when a filter is set), or one the deep scan found, which matches no pid or comm and is
+/// reported under an owner filter only with an interval of a selected owner.
 extern "C" fn listed_step(i: u64, _ctx: *mut c_void) -> i64 {
     if let Some(&mm) = WALK_MMS.get(i as u32)
         && mm != 0
+        && filter::task_admissible(mm, 0, &[0; 16])
     {
-        walk_mm(mm, 0, [0; 16], false);
+        walk_mm(mm, 0, [0; 16], true);
     }
     0
 }

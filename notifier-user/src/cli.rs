@@ -108,6 +108,16 @@ impl FilterArgs {
     }
 }
 
+/// Finding address spaces no process uses; one flag for every command that walks.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DeepScanArgs {
+    /// Skip the deep scan, which reads the mm_struct cache's slabs through /proc/kcore at
+    /// start-up and in audits to find the address spaces of exited processes whose
+    /// intervals a driver still holds.
+    #[arg(long)]
+    pub no_deep_scan: bool,
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct CaptureArgs {
     /// Attach mode for every hook instead of fentry-with-kprobe-fallback.
@@ -128,6 +138,8 @@ pub struct CaptureArgs {
     /// 30s; 0 turns audits off).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "PERIOD")]
     pub audit_every: Option<Duration>,
+    #[command(flatten)]
+    pub deep_scan: DeepScanArgs,
 }
 
 impl CaptureArgs {
@@ -138,6 +150,7 @@ impl CaptureArgs {
             selection: self.filter.selection(),
             audit_every: Some(self.audit_every.unwrap_or(DEFAULT_AUDIT_EVERY))
                 .filter(|d| !d.is_zero()),
+            no_deep_scan: self.deep_scan.no_deep_scan,
         }
     }
 }
@@ -307,6 +320,8 @@ pub struct SnapshotArgs {
     /// Attach mode for every hook instead of the automatic choice.
     #[arg(long, value_enum)]
     pub attach: Option<Mode>,
+    #[command(flatten)]
+    pub deep_scan: DeepScanArgs,
 }
 
 impl SnapshotArgs {
@@ -314,6 +329,7 @@ impl SnapshotArgs {
         Config {
             attach: self.attach,
             selection: self.filter.selection(),
+            no_deep_scan: self.deep_scan.no_deep_scan,
             ..Config::default()
         }
     }

@@ -51,9 +51,14 @@ pub fn run(args: SnapshotArgs) -> Result<ExitCode> {
         SnapshotFormat::Json => write_json(output, &snap)?,
         SnapshotFormat::Csv => write_output(output, |w| snapshot::write_csv(&snap, w))?,
     }
+    let exited = snap.processes.iter().filter(|p| p.exited).count();
     eprintln!(
-        "notifier-top snapshot: {} processes, {intervals} intervals{}",
+        "notifier-top snapshot: {} processes ({exited} exited), {intervals} intervals{}{}",
         snap.processes.len(),
+        match capture.session.deep_scan() {
+            Some(scan) => format!("; deep scan: {scan}"),
+            None => "; no deep scan (`notifier-top probes` says why)".to_owned(),
+        },
         if end.loss.any() {
             format!(" — {}: the snapshot may be incomplete", end.loss)
         } else {

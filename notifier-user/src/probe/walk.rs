@@ -64,12 +64,14 @@ impl Probes {
             chunks.push(&[]);
         }
         for (i, chunk) in chunks.into_iter().enumerate() {
-            self.walk_once(all_tasks && i == 0, chunk)?;
+            self.walk_once(i == 0, all_tasks && i == 0, chunk)?;
         }
         Ok(true)
     }
 
-    fn walk_once(&mut self, all_tasks: bool, listed: &[u64]) -> Result<()> {
+    /// One iterator run. The generation is bumped once per walk, not per run, so an mm
+    /// reported by one run (a task's, say) is not reported again by a later run's list.
+    fn walk_once(&mut self, new_walk: bool, all_tasks: bool, listed: &[u64]) -> Result<()> {
         let mut mms: Array<&mut MapData, u64> = Array::try_from(
             self.ebpf
                 .map_mut(names::WALK_MMS)
@@ -83,8 +85,10 @@ impl Probes {
                 .map_mut(names::WALK_CTL)
                 .context("WALK_CTL map missing")?,
         )?;
-        let next = ctl.get(&GENERATION, 0)? + 1;
-        ctl.set(GENERATION, next, 0)?;
+        if new_walk {
+            let next = ctl.get(&GENERATION, 0)? + 1;
+            ctl.set(GENERATION, next, 0)?;
+        }
         ctl.set(ALL_TASKS, all_tasks as u64, 0)?;
         ctl.set(LISTED, listed.len() as u64, 0)?;
         let iter: &mut Iter = self

@@ -16,7 +16,7 @@ use notifier_common::{Event, EventKind, NO_STACK};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    probe::{self, Mode, Probes, filter::Selection},
+    probe::{self, Mode, Probes, deep_scan, filter::Selection},
     source::live::{self, LiveSource},
     stream::{Feed, HookStatus, Loss, Sink, StreamEnd},
     symbols::{KernelSymbols, Symbol},
@@ -32,6 +32,10 @@ const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 /// How often a running session re-reads the kernel's counts of dropped events and skipped
 /// program runs.
 const LOSS_READ_INTERVAL: Duration = Duration::from_millis(250);
+
+/// An audit repeats the deep scan only after this many times the last scan's duration has
+/// passed: at most 1% of a CPU however large the machine (2 GiB scan in tens of ms).
+const DEEP_SCAN_SPACING: u32 = 100;
 
 pub struct LiveSession {
     probes: Probes,
@@ -50,6 +54,9 @@ pub struct LiveSession {
     loss_read: Instant,
     cost_stats: Option<crate::probe::cost::CostStats>,
     walks: walks::Walks,
+    /// The last deep scan's report, and when an audit may scan again.
+    deep_scan: Option<deep_scan::Report>,
+    deep_scan_due: Instant,
     pub kernel_release: String,
 }
 
@@ -64,17 +71,24 @@ pub struct Config {
     pub selection: Selection,
     /// Re-walk the kernel's trees this often and compare them with the mirror.
     pub audit_every: Option<Duration>,
+    /// Skip the deep scan for address spaces no task uses (`--no-deep-scan`).
+    pub no_deep_scan: bool,
 }
 
 impl LiveSession {
     pub fn start(config: &Config) -> Result<Self> {
         config.selection.validate(Path::new("/proc"))?;
         let (mut probes, syms) = probe::arm(config.attach, config.rules, &config.selection)?;
+        if config.no_deep_scan {
+            probes.disable_deep_scan();
+        }
         let source = LiveSource::new(&mut probes)?;
         // Live hooks are armed: whatever the walk misses, they report.
         let walking = Instant::now();
+        let scan = probes.deep_scan();
+        let deep_scan_due = Instant::now() + spacing(scan.as_ref());
         probes
-            .walk(true, &[])
+            .walk(true, &found_mms(scan.as_ref()))
             .context("walking existing intervals")?;
         info!("existing intervals walked in {:.2?}", walking.elapsed());
         Ok(LiveSession {
@@ -90,8 +104,15 @@ impl LiveSession {
             loss_read: Instant::now(),
             cost_stats: None,
             walks: walks::Walks::new(config.audit_every),
+            deep_scan: scan,
+            deep_scan_due,
             kernel_release: kernel_release(),
         })
+    }
+
+    /// The last deep scan's report (`None`: unavailable or turned off).
+    pub fn deep_scan(&self) -> Option<&deep_scan::Report> {
+        self.deep_scan.as_ref()
     }
 
     pub fn hook_status(&self) -> &[HookStatus] {
@@ -270,7 +291,18 @@ impl Feed for LiveSession {
     /// Runs the walks that are due: mms the stream named without their intervals, and
     /// the periodic audit. Their results arrive through the ring buffer like any event.
     fn maintain(&mut self) -> Result<()> {
-        if let Some(order) = self.walks.next_order(Instant::now()) {
+        let now = Instant::now();
+        if let Some(mut order) = self.walks.next_order(now) {
+            if order.all_tasks
+                && now >= self.deep_scan_due
+                && let Some(scan) = self.probes.deep_scan()
+            {
+                self.deep_scan_due = Instant::now() + spacing(Some(&scan));
+                order.listed.extend(found_mms(Some(&scan)));
+                order.listed.sort_unstable();
+                order.listed.dedup();
+                self.deep_scan = Some(scan);
+            }
             debug!(
                 "walk: all tasks {}, {} listed mms",
                 order.all_tasks,
@@ -291,6 +323,15 @@ impl Feed for LiveSession {
     /// Hands `sink` everything the kernel already queued (it belongs to this session) and
     /// reports what the session saw.
     fn finish(&mut self, sink: &mut impl Sink) -> Result<StreamEnd> {
+        // Verdicts on exited address spaces (NT010) are given at the end of the stream, by
+        // its clock: one more walk of them puts the end's time and what they still hold
+        // in the stream, so an idle capture (and its recording) reaches the verdict too.
+        let exited = self.walks.exited();
+        if !exited.is_empty() {
+            self.probes
+                .walk(false, &exited)
+                .context("walking exited address spaces at the end")?;
+        }
         let mut batch = std::mem::take(&mut self.batch);
         self.source.drain_now(|ev| batch.push(*ev));
         self.events += batch.len() as u64;
@@ -328,6 +369,15 @@ impl Feed for LiveSession {
             malformed,
         })
     }
+}
+
+/// The address spaces a deep scan found, for the walker to report.
+fn found_mms(scan: Option<&deep_scan::Report>) -> Vec<u64> {
+    scan.map_or_else(Vec::new, |r| r.found.iter().map(|f| f.mm).collect())
+}
+
+fn spacing(scan: Option<&deep_scan::Report>) -> Duration {
+    scan.map_or(Duration::ZERO, |r| r.elapsed * DEEP_SCAN_SPACING)
 }
 
 fn far_future() -> tokio::time::Instant {

@@ -78,6 +78,13 @@ impl Walks {
         }
     }
 
+    /// Mms no task uses any more, sorted.
+    pub fn exited(&self) -> Vec<u64> {
+        let mut mms: Vec<u64> = self.exited.iter().copied().collect();
+        mms.sort_unstable();
+        mms
+    }
+
     /// An audit at the next opportunity (a key in the TUI).
     pub fn request_audit(&mut self) {
         self.audit_requested = true;
