@@ -240,6 +240,49 @@ fn intervals_outliving_their_process() {
 }
 
 #[test]
+fn intervals_of_an_mm_found_without_users_outlive_their_process_once() {
+    // The deep scan's mm, walked at start-up and again by every audit: no release event,
+    // no process known.
+    let existing = ev(EventKind::Existing, 5, |e| {
+        e.pid_tgid = 0;
+        e.comm = [0; 16];
+        e.sub = 0x10;
+        e.start = 0x1000;
+        e.last = 0x1fff;
+        e.func = 0xf00;
+    });
+    let walked = |ts| {
+        ev(EventKind::MmWalked, ts, |e| {
+            e.pid_tgid = 0;
+            e.comm = [0; 16];
+            e.event = notifier_common::WALK_NO_USERS;
+            e.ret = 1;
+        })
+    };
+    let tick = |ts| ev(EventKind::RangeStart, ts, |e| e.mm = 0xbb);
+    let s = 1_000_000_000;
+    let early = run(&[existing, walked(6), tick(6 + 2 * s)]);
+    assert!(early.is_empty(), "within the grace: {early:?}");
+    let f = run(&[
+        existing,
+        walked(6),
+        tick(6 + 11 * s),
+        walked(6 + 12 * s),
+        tick(6 + 30 * s),
+    ]);
+    assert_eq!(rules_of(&f), vec![RuleId::OutlivesProcess]);
+    assert_eq!(
+        (f[0].tgid, f[0].count),
+        (0, 1),
+        "reported once, by no process"
+    );
+    // A live mm's walk is no exit.
+    let mut live = walked(6);
+    live.event = 0;
+    assert!(run(&[existing, live, tick(6 + 30 * s)]).is_empty());
+}
+
+#[test]
 fn disabled_rules_stay_silent() {
     let only = [RuleId::SlowCallback].into_iter().collect();
     let mut engine = Engine::new(Some(&only), Thresholds::default());
