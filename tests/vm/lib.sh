@@ -50,6 +50,21 @@ truth_of() { # truth.jsonl [tgid]
     fi | sort
 }
 
+# Starts N processes that sleep S seconds, forked by one process (a shell loop forking and
+# exec'ing sleep takes half a minute under emulation); prints their pids.
+spawn_sleepers() { # N S
+    python3 -c '
+import os, sys, time
+n, secs = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(secs)
+        os._exit(0)
+    print(pid, flush=True)
+' "$1" "$2"
+}
+
 # Starts notifier-top in the background with the given arguments, waits until its hooks
 # are armed, and sets NT_PID, NT_ERR and NT_OUT: its stderr and stdout go to
 # $VM_OUT/<scenario>.top<N>.{err,out}, N counting the sessions a scenario starts.

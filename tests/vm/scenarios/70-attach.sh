@@ -1,9 +1,10 @@
 # Attach to running workloads. Intervals registered before notifier-top started are in its
-# first snapshot and equal the fixture's ground truth; filters select in the kernel; an
-# exited process's intervals (invisible to the task iterator) are learned from its first
-# event; under nouveau-like churn the periodic audit finds the mirror exact. rxe ODP (7.x):
-# a pingpong server's ODP MR is in the snapshot while it waits for its client. (The churn
-# rates, and what a filter saves: tests/vm/bench/70-attach-rate.sh.)
+# first snapshot and equal the fixture's ground truth; filters select in the kernel; with
+# the deep scan off, an exited process's intervals (invisible to the task iterator) are
+# learned from its first event (the scan itself: 72-dead-mms); under nouveau-like churn
+# the periodic audit finds the mirror exact. rxe ODP (7.x): a pingpong server's ODP MR is
+# in the snapshot while it waits for its client. (The churn rates, and what a filter
+# saves: tests/vm/bench/70-attach-rate.sh.)
 # timeout: 600
 . tests/vm/lib.sh
 load_fixture
@@ -71,7 +72,7 @@ mm=$(jq -r --argjson c "$CHILD" 'select(.tgid == $c) | .mm' $W/truth.jsonl | hea
 for mode in fentry kprobe; do
     S=$W/summary-$mode.json
     start_top record -o $W/churn-$mode.ntrec --attach $mode --raw-pointers --summary-json $S \
-        --audit-every 1s
+        --audit-every 1s --no-deep-scan
     nfctl read "$id" || fail "$mode: read on the exited child's interval"
     sleep 1
     churn traced-$mode
