@@ -7,7 +7,8 @@
 //! notifier in it points back at the candidate as its `mm`. A freed mm_struct fails the
 //! first test (its subscriptions pointer is poisoned or a freelist word); any other object
 //! fails the back-pointer test. Each pointer is followed once, every loop is bounded, and
-//! the whole scan stops at its time budget, saying how far it got.
+//! the whole scan stops at its time budget, saying how far it got; the next goes on from
+//! there.
 
 use std::{
     collections::BTreeMap,
@@ -135,6 +136,12 @@ pub struct Report {
     pub rejected: BTreeMap<Rejected, u64>,
     /// Whether every page was looked at (false: the budget ran out first).
     pub complete: bool,
+    /// The page (counted through the RAM ranges) the scan began at, and where the next one
+    /// goes on (the same page when this one went round).
+    #[serde(skip)]
+    pub started_at: u64,
+    #[serde(skip)]
+    pub resume: u64,
     #[serde(serialize_with = "as_ms")]
     pub elapsed: Duration,
 }
@@ -166,7 +173,7 @@ impl fmt::Display for Report {
             let done = self.pages << PAGE_SHIFT;
             write!(
                 f,
-                "; stopped at its time budget after {:.0}% of RAM",
+                "; stopped at its time budget after {:.0}% of RAM (the next scan goes on from there)",
                 100.0 * done as f64 / self.ram_bytes.max(1) as f64
             )?;
         }
@@ -186,45 +193,64 @@ impl fmt::Display for Report {
     }
 }
 
-/// Scans all RAM in `plan` within `budget`.
-pub fn scan(mem: &impl Memory, plan: &Plan, budget: Duration) -> Report {
+/// Scans the RAM in `plan` within `budget`, from page `from` (in the order of `plan.ram`)
+/// round to where it started. At least one batch is read, so scans that each run out of
+/// budget still cover all RAM between them: each goes on from the last one's `resume`.
+pub fn scan(mem: &impl Memory, plan: &Plan, budget: Duration, from: u64) -> Report {
     let started = Instant::now();
     let l = &plan.layout;
     let psz = l.page_size as u64;
+    let total: u64 = plan
+        .ram
+        .iter()
+        .map(|r| (r.end - r.start) >> PAGE_SHIFT)
+        .sum();
     let mut r = Report {
         ram_bytes: plan.ram.iter().map(|r| r.end - r.start).sum(),
         complete: true,
         ..Report::default()
     };
     let mut pages = vec![0u8; (PAGES_PER_READ * psz) as usize];
-    'ram: for range in &plan.ram {
-        let (first, end) = (range.start >> PAGE_SHIFT, range.end >> PAGE_SHIFT);
-        let mut pfn = first;
-        while pfn < end {
-            if started.elapsed() >= budget {
-                r.complete = false;
-                break 'ram;
+    let mut at = if total == 0 { 0 } else { from % total };
+    r.started_at = at;
+    while r.pages < total {
+        if r.pages > 0 && started.elapsed() >= budget {
+            r.complete = false;
+            break;
+        }
+        let (pfn, left) = locate(&plan.ram, at);
+        let n = PAGES_PER_READ.min(left).min(total - r.pages);
+        let buf = &mut pages[..(n * psz) as usize];
+        r.pages += n;
+        at = (at + n) % total;
+        if mem.read(plan.vmemmap + pfn * psz, buf).is_err() {
+            r.unreadable_pages += n;
+            continue;
+        }
+        for (i, page) in buf.chunks_exact(psz as usize).enumerate() {
+            if word(page, l.slab_cache) == plan.cache {
+                scan_slab(mem, plan, pfn + i as u64, page, &mut r);
             }
-            let n = PAGES_PER_READ.min(end - pfn);
-            let buf = &mut pages[..(n * psz) as usize];
-            r.pages += n;
-            if mem.read(plan.vmemmap + pfn * psz, buf).is_err() {
-                r.unreadable_pages += n;
-                pfn += n;
-                continue;
-            }
-            for (i, page) in buf.chunks_exact(psz as usize).enumerate() {
-                if word(page, l.slab_cache) == plan.cache {
-                    scan_slab(mem, plan, pfn + i as u64, page, &mut r);
-                }
-            }
-            pfn += n;
         }
     }
+    r.resume = at;
     r.found.sort_by_key(|f| f.mm);
     r.found.dedup_by_key(|f| f.mm);
     r.elapsed = started.elapsed();
     r
+}
+
+/// The pfn of RAM page `index` (counted through `ram` in order) and how many pages of its
+/// range follow from there.
+fn locate(ram: &[Range<u64>], mut index: u64) -> (u64, u64) {
+    for range in ram {
+        let (first, end) = (range.start >> PAGE_SHIFT, range.end >> PAGE_SHIFT);
+        if index < end - first {
+            return (first + index, end - first - index);
+        }
+        index -= end - first;
+    }
+    unreachable!("page index beyond RAM")
 }
 
 fn scan_slab(mem: &impl Memory, plan: &Plan, pfn: u64, page: &[u8], r: &mut Report) {

@@ -137,7 +137,7 @@ const IVS: [(u64, u64); 5] = [
 ];
 
 fn run(f: &Fake, pages: u64) -> Report {
-    scan(f, &plan(pages), Duration::from_secs(10))
+    scan(f, &plan(pages), Duration::from_secs(10), 0)
 }
 
 #[test]
@@ -315,15 +315,50 @@ fn unreadable_struct_pages_are_counted_and_the_rest_scanned() {
 }
 
 #[test]
-fn the_budget_stops_the_scan_and_says_how_far_it_got() {
-    let f = world(PAGES_PER_READ * 4);
-    let r = scan(&f, &plan(PAGES_PER_READ * 4), Duration::ZERO);
-    assert!(!r.complete);
-    assert_eq!(r.pages, 0);
-    assert!(
-        r.to_string()
-            .contains("stopped at its time budget after 0% of RAM")
+fn the_budget_stops_the_scan_and_the_next_goes_on_from_there() {
+    let mut f = world(PAGES_PER_READ * 4);
+    let objs = slab(&mut f, 2 * PAGES_PER_READ + 7, 4);
+    tree(&mut f, objs[1], SUBS, 0, &IVS[..2]);
+    let plan = plan(PAGES_PER_READ * 4);
+    let mut from = 0;
+    let mut found_in = vec![];
+    for i in 0..5 {
+        let r = scan(&f, &plan, Duration::ZERO, from);
+        assert!(!r.complete, "scan {i}");
+        assert_eq!((r.started_at, r.pages), (from, PAGES_PER_READ), "scan {i}");
+        assert!(
+            r.to_string()
+                .contains("stopped at its time budget after 25% of RAM (the next scan goes on"),
+            "{r}"
+        );
+        if !r.found.is_empty() {
+            found_in.push(i);
+        }
+        from = r.resume;
+    }
+    assert_eq!(
+        found_in,
+        [2],
+        "once per round, in the batch holding the slab"
     );
+    assert_eq!(from, PAGES_PER_READ, "round again");
+}
+
+#[test]
+fn a_scan_from_the_middle_covers_every_range_once() {
+    let mut f = world(PAGES_PER_READ * 3);
+    let objs = slab(&mut f, 5, 4);
+    tree(&mut f, objs[0], SUBS, 0, &IVS[..1]);
+    let mut plan = plan(PAGES_PER_READ * 3);
+    // Two ranges with a hole, the second ending mid-batch.
+    plan.ram = vec![
+        0..PAGES_PER_READ << PAGE_SHIFT,
+        (PAGES_PER_READ + 100) << PAGE_SHIFT..(3 * PAGES_PER_READ) << PAGE_SHIFT,
+    ];
+    let total = 3 * PAGES_PER_READ - 100;
+    let r = scan(&f, &plan, Duration::from_secs(10), PAGES_PER_READ + 10);
+    assert!(r.complete);
+    assert_eq!((r.pages, r.found.len()), (total, 1));
 }
 
 #[test]
