@@ -248,7 +248,7 @@ pub fn process(mm_ptr: u64, mm: &Mm, cx: &Context<'_>) -> Process {
         read_begin_waits: mm.read_begin_waits,
         inserts: mm.inserts,
         removes: mm.removes,
-        hmm: hmm(&mm.hmm),
+        hmm: hmm(mm.hmm()),
     }
 }
 
@@ -311,7 +311,7 @@ fn interval(sub: u64, iv: &Interval, mm: &Mm, cx: &Context<'_>) -> IntervalSumma
         read_begins: iv.read_begins,
         read_begin_waits: iv.read_begin_waits,
         read_begin_wait_max_ns: iv.read_begin_wait_max_ns,
-        faults: mm.faults.get(&sub).map(|f| FaultSummary {
+        faults: mm.faults(sub).map(|f| FaultSummary {
             faults: f.faults,
             faults_busy: f.faults_busy,
             fault_p50_ns: f.latency.quantile_ns(0.5),

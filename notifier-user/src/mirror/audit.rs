@@ -12,7 +12,7 @@ use notifier_common::Event;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::{Counters, Interval};
+use super::{Counters, Intervals};
 
 /// How long a difference may be explained by an event still in flight.
 pub const GRACE_NS: u64 = 1_000_000_000;
@@ -131,7 +131,7 @@ impl Audit {
         &mut self,
         mm: u64,
         at_ns: u64,
-        mirror: &FxHashMap<u64, Interval>,
+        mirror: &Intervals,
         seen: FxHashMap<u64, Event>,
     ) {
         self.mms_checked += 1;

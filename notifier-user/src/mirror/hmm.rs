@@ -5,6 +5,8 @@
 
 use notifier_common::{Event, EventKind, MigrateSelect, errno};
 
+use rustc_hash::FxHashMap;
+
 use super::{Latency, Sketch};
 
 /// What the HMM layer did for one address space (or one owner).
@@ -70,6 +72,14 @@ impl HmmStats {
             && self.exclusive_grants == 0
             && self.exclusive_failed == 0
     }
+}
+
+/// An mm's HMM side: its totals and its intervals' faults (kept beside the interval
+/// records: most intervals never see one, and the records have a budget).
+#[derive(Debug, Default, Clone)]
+pub(super) struct MmHmm {
+    pub stats: HmmStats,
+    pub faults: FxHashMap<u64, IntervalFaults>,
 }
 
 /// Device faults on one interval.

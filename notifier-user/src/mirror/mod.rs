@@ -8,9 +8,11 @@
 mod audit;
 mod completeness;
 mod hmm;
+mod intervals;
 mod latency;
+mod processes;
 
-use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use indexmap::IndexMap;
 use notifier_common::{Event, EventKind, MmuEvent, errno, flags};
@@ -19,8 +21,11 @@ use serde::Serialize;
 
 pub use audit::{Audit, Drift, DriftKind};
 pub use completeness::{completes_mm, shows_mm_exited};
+use hmm::MmHmm;
 pub use hmm::{HmmStats, IntervalFaults};
+pub use intervals::Intervals;
 pub use latency::{Latency, Sketch};
+pub use processes::Processes;
 
 use crate::stream::Loss;
 
@@ -63,8 +68,8 @@ pub struct Interval {
     pub read_begin_wait_max_ns: u32,
 }
 
-// The memory budget is 128 bytes per live interval: this record, its 8-byte key and the
-// hash table's slack (benches/ingest.rs measures the whole).
+// The memory budget is 128 bytes per live interval: this record, its 8-byte key, the
+// index's few bytes and its mm's share (benches/ingest.rs measures the whole).
 const _: () = assert!(size_of::<Interval>() <= 80);
 
 impl Interval {
@@ -86,16 +91,16 @@ pub struct OwnerId(u32);
 /// One address space (one `struct mm_struct`).
 #[derive(Debug, Default)]
 pub struct Mm {
-    pub intervals: FxHashMap<u64, Interval>,
+    pub intervals: Intervals,
     /// Processes seen using it: tgid → comm.
-    pub processes: BTreeMap<u32, String>,
+    pub processes: Processes,
     /// exit_mmap ran: its processes are gone or going (intervals may remain).
     pub released: bool,
     /// Every interval is known: the mm was registered under observation or walked. A walk
     /// of a complete mm is an audit.
     pub complete: bool,
     /// An audit walk in progress: what it reported so far.
-    audit_seen: Option<FxHashMap<u64, Event>>,
+    audit_seen: Option<Box<FxHashMap<u64, Event>>>,
     /// Invalidations currently open (start returned, end not yet).
     pub open_ranges: u32,
     pub ranges: u64,
@@ -106,15 +111,26 @@ pub struct Mm {
     pub read_begin_wait: Latency,
     pub inserts: u64,
     pub removes: u64,
-    pub hmm: HmmStats,
-    /// Device faults per interval, for the intervals that had any (kept beside the
-    /// interval records: most intervals never see one, and the records have a budget).
-    pub faults: FxHashMap<u64, IntervalFaults>,
+    /// The HMM layer's side, from the first HMM event on (most mms never see one).
+    hmm: Option<Box<MmHmm>>,
     /// Invalidations seen per second, for rates: (second, count) of the last two seconds.
     pub rate: Rate,
     /// The most recent invalidated ranges (start, last, event), for the address-space map:
     /// an UNMAP inside an interval is a hole the interval keeps spanning.
     pub recent: std::collections::VecDeque<(u64, u64, u8)>,
+}
+
+impl Mm {
+    /// What the HMM layer did for this mm.
+    pub fn hmm(&self) -> &HmmStats {
+        static NONE: LazyLock<HmmStats> = LazyLock::new(HmmStats::default);
+        self.hmm.as_deref().map_or(&NONE, |h| &h.stats)
+    }
+
+    /// Device faults on the interval of notifier `sub`, when it had any.
+    pub fn faults(&self, sub: u64) -> Option<&IntervalFaults> {
+        self.hmm.as_deref()?.faults.get(&sub)
+    }
 }
 
 /// One traced callback, kept until the invalidation start that made it is matched
@@ -249,7 +265,8 @@ fn kinds_by_name<S: serde::Serializer>(counts: &[u64; KINDS], s: S) -> Result<S:
 
 #[derive(Debug, Default)]
 pub struct Mirror {
-    pub mms: FxHashMap<u64, Mm>,
+    /// Boxed: the table's empty buckets then cost a pointer each, not a whole `Mm`.
+    pub mms: FxHashMap<u64, Box<Mm>>,
     /// Per callback address, in order of first sight; intervals refer to it by `OwnerId`.
     pub owners: IndexMap<u64, Owner, FxBuildHasher>,
     pub counters: Counters,
@@ -360,7 +377,9 @@ impl Mirror {
             EventKind::MigrateVmaSetup
             | EventKind::MigrateVmaPages
             | EventKind::MigrateVmaFinalize
-            | EventKind::MakeDeviceExclusive => self.mm(ev).hmm.apply(ev),
+            | EventKind::MakeDeviceExclusive => {
+                self.mm(ev).hmm.get_or_insert_default().stats.apply(ev)
+            }
             EventKind::MigrateDevicePages => {
                 self.counters.evictions += 1;
                 self.counters.pages_evicted += ev.seq;
@@ -447,8 +466,12 @@ impl Mirror {
             self.audit.partial += 1;
             return;
         }
-        self.audit
-            .compare(ev.mm, ev.ts_ns, &m.intervals, seen.unwrap_or_default());
+        self.audit.compare(
+            ev.mm,
+            ev.ts_ns,
+            &m.intervals,
+            seen.map(|s| *s).unwrap_or_default(),
+        );
     }
 
     /// Turns audit candidates older than the grace period (all of them with `None`) into
@@ -490,7 +513,9 @@ impl Mirror {
             self.counters.remove_unknown += 1;
             return;
         };
-        m.faults.remove(&ev.sub);
+        if let Some(h) = &mut m.hmm {
+            h.faults.remove(&ev.sub);
+        }
         match m.intervals.remove(&ev.sub) {
             Some(iv) => {
                 m.removes += 1;
@@ -638,9 +663,10 @@ impl Mirror {
     /// A device fault: counted for the mm, and for the interval it names and its owner.
     fn fault(&mut self, ev: &Event) {
         let m = mm_entry(&mut self.mms, ev);
-        m.hmm.apply(ev);
+        let h = m.hmm.get_or_insert_default();
+        h.stats.apply(ev);
         if let Some(iv) = m.intervals.get(&ev.sub) {
-            m.faults.entry(ev.sub).or_default().apply(ev);
+            h.faults.entry(ev.sub).or_default().apply(ev);
             if let Some((_, o)) = self.owners.get_index_mut(iv.owner.0 as usize) {
                 o.hmm.apply(ev);
             }
@@ -707,7 +733,7 @@ impl Mirror {
 fn called_before_refusal(
     missed: &mut Vec<(u64, OwnerId)>,
     called: &[Called],
-    intervals: &FxHashMap<u64, Interval>,
+    intervals: &Intervals,
 ) {
     let start_of = |c: &Called| intervals.get(&c.sub).map_or(0, |iv| iv.start);
     missed.sort_by_key(|&(start, _)| start);
@@ -726,7 +752,7 @@ fn called_before_refusal(
 /// event's task is one using the mm: an insert or registration (a driver acting for the
 /// process), a walk (the task it visited). Invalidations, read sides and removes also run
 /// in kswapd, the OOM reaper or another process, which must not be listed as users.
-fn mm_entry<'a>(mms: &'a mut FxHashMap<u64, Mm>, ev: &Event) -> &'a mut Mm {
+fn mm_entry<'a>(mms: &'a mut FxHashMap<u64, Box<Mm>>, ev: &Event) -> &'a mut Mm {
     let m = mms.entry(ev.mm).or_default();
     let user = matches!(
         ev.kind(),

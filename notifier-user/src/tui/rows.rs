@@ -92,7 +92,7 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                 rate: mm.rate.previous,
                 cb_p99_ns: mm.callbacks.quantile_ns(0.99),
                 waits: mm.read_begin_waits,
-                faults: mm.hmm.faults,
+                faults: mm.hmm().faults,
                 findings: findings_per_mm.get(&mm_ptr).copied().unwrap_or(0),
                 exited: mm.released,
                 owners,

@@ -105,8 +105,7 @@ impl TableList for Intervals<'_> {
             format!("{}", iv.read_begin_waits),
             // Device faults, and how many the driver had to retry (-EBUSY).
             self.mm
-                .faults
-                .get(&sub)
+                .faults(sub)
                 .map_or_else(String::new, |f| match f.faults_busy {
                     0 => f.faults.to_string(),
                     busy => format!("{} ({busy}↺)", f.faults),
@@ -144,7 +143,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .flatten()
         .and_then(|i| intervals.ivs.get(i))
     {
-        let faults = intervals.mm.faults.get(&sub).map(|f| &f.latency);
+        let faults = intervals.mm.faults(sub).map(|f| &f.latency);
         f.render_widget(
             Paragraph::new(vec![
                 histogram("callbacks", &iv.callbacks),
