@@ -1,5 +1,6 @@
-//! Frame render time of the TUI with 100k intervals across 1k processes, and replay
-//! throughput with the TUI model attached (events through pipeline + feed formatting).
+//! Frame render time of the TUI with 100k intervals across 1k processes and with 1M across
+//! 10k, and replay throughput with the TUI model attached (events through pipeline + feed
+//! formatting).
 //! `cargo bench -p notifier-user --bench tui_render`.
 
 use std::time::Instant;
@@ -18,13 +19,24 @@ use notifier_user::{
 use ratatui::{Terminal, backend::TestBackend};
 
 fn main() {
+    for procs in [1000, 10_000] {
+        run(procs, 100);
+    }
+}
+
+fn run(procs: u64, per: u64) {
+    let scale = format!(
+        "{}k intervals in {}k processes",
+        procs * per / 1000,
+        procs / 1000
+    );
     let mut p = Pipeline::new(Pointers::new(false));
     p.rules = Some(Engine::new(None, Thresholds::default()));
     let mut app = App::new(p, "bench".into(), vec![], "bench".into());
     let t = Instant::now();
     let mut n = 0u64;
-    for proc_ in 0..1000u64 {
-        for i in 0..100u64 {
+    for proc_ in 0..procs {
+        for i in 0..per {
             let start = 0x7f00_0000_0000 + i * 0x10_0000;
             let e = Event {
                 kind: EventKind::Insert as u8,
@@ -51,7 +63,7 @@ fn main() {
     }
     let ingest = t.elapsed().as_secs_f64();
     println!(
-        "replay into the TUI model: {n} events in {ingest:.3} s = {:.2} M events/s",
+        "replay into the TUI model ({scale}): {n} events in {ingest:.3} s = {:.2} M events/s",
         n as f64 / ingest / 1e6
     );
     app.tick(1.0);
@@ -68,6 +80,6 @@ fn main() {
             term.draw(|f| views::draw(f, &app)).unwrap();
         }
         let per = t.elapsed().as_secs_f64() / frames as f64 * 1e3;
-        println!("frame ({name} view, 100k intervals in 1k processes, 160x48): {per:.2} ms");
+        println!("frame ({name} view, {scale}, 160x48): {per:.2} ms");
     }
 }

@@ -155,17 +155,15 @@ pub fn build<'a>(findings: impl Iterator<Item = &'a Finding>, cx: &Context<'_>) 
         .map(|(&mm_ptr, mm)| process(mm_ptr, mm, cx))
         .collect();
     processes.sort_by_key(|p| std::cmp::Reverse(p.intervals.len()));
-    let live_by_owner = m.live_by_owner();
     let mut owners: Vec<OwnerSummary> = m
         .owners
         .iter()
-        .enumerate()
-        .map(|(id, (&addr, o))| {
+        .map(|(&addr, o)| {
             let (owner, driver) = owner_name(addr, cx.owners);
             OwnerSummary {
                 owner,
                 driver,
-                live_intervals: live_by_owner[id],
+                live_intervals: o.live,
                 inserts: o.inserts,
                 removes: o.removes,
                 invalidations: o.invalidations,

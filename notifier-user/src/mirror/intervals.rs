@@ -4,18 +4,84 @@
 //! interval costs its record, its key and a few bytes of table: a hash map of the records
 //! themselves (88 bytes per bucket) at its usual load costs up to twice that, and the memory
 //! budget is 128 bytes per live interval. A removal moves the last record into the hole.
+//!
+//! The container also keeps what every frame of the processes view shows per mm (how many
+//! intervals are deferred, how many bytes they span), so a frame costs per mm, not per
+//! interval: a mutable borrow of a record settles the tallies when it ends.
 
-use std::{hash::BuildHasher, ops::Index};
+use std::{
+    hash::BuildHasher,
+    ops::{Deref, DerefMut, Index},
+};
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use super::Interval;
+use super::{Interval, State};
 
 #[derive(Debug, Default, Clone)]
 pub struct Intervals {
     entries: Vec<(u64, Interval)>,
     index: HashTable<u32>,
+    tally: Tally,
+}
+
+/// Sums over the records, kept as they change.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    deferred: u32,
+    /// Wrapping, like `Interval::size` (a whole-address-space interval spans 0).
+    bytes: u64,
+}
+
+impl Tally {
+    fn of(iv: &Interval) -> Tally {
+        Tally {
+            deferred: u32::from(iv.state == State::DeferredInsert),
+            bytes: iv.size(),
+        }
+    }
+
+    fn add(&mut self, t: Tally) {
+        self.deferred += t.deferred;
+        self.bytes = self.bytes.wrapping_add(t.bytes);
+    }
+
+    fn sub(&mut self, t: Tally) {
+        self.deferred -= t.deferred;
+        self.bytes = self.bytes.wrapping_sub(t.bytes);
+    }
+}
+
+/// A record borrowed for change; the tallies follow it when the borrow ends.
+pub struct IntervalMut<'a> {
+    iv: &'a mut Interval,
+    tally: &'a mut Tally,
+    was: Tally,
+}
+
+impl Deref for IntervalMut<'_> {
+    type Target = Interval;
+
+    fn deref(&self) -> &Interval {
+        self.iv
+    }
+}
+
+impl DerefMut for IntervalMut<'_> {
+    fn deref_mut(&mut self) -> &mut Interval {
+        self.iv
+    }
+}
+
+impl Drop for IntervalMut<'_> {
+    fn drop(&mut self) {
+        let now = Tally::of(self.iv);
+        if now != self.was {
+            self.tally.sub(self.was);
+            self.tally.add(now);
+        }
+    }
 }
 
 fn hash(sub: u64) -> u64 {
@@ -29,6 +95,16 @@ impl Intervals {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Intervals queued on the deferred list (`State::DeferredInsert`).
+    pub fn deferred(&self) -> usize {
+        self.tally.deferred as usize
+    }
+
+    /// The bytes the intervals span, summed.
+    pub fn bytes(&self) -> u64 {
+        self.tally.bytes
     }
 
     fn slot(&self, sub: u64) -> Option<usize> {
@@ -46,14 +122,23 @@ impl Intervals {
         self.slot(*sub).map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, sub: &u64) -> Option<&mut Interval> {
-        self.slot(*sub).map(|i| &mut self.entries[i].1)
+    pub fn get_mut(&mut self, sub: &u64) -> Option<IntervalMut<'_>> {
+        let i = self.slot(*sub)?;
+        let iv = &mut self.entries[i].1;
+        Some(IntervalMut {
+            was: Tally::of(iv),
+            iv,
+            tally: &mut self.tally,
+        })
     }
 
     /// Inserts or replaces; the replaced record is returned.
     pub fn insert(&mut self, sub: u64, iv: Interval) -> Option<Interval> {
+        self.tally.add(Tally::of(&iv));
         if let Some(i) = self.slot(sub) {
-            return Some(std::mem::replace(&mut self.entries[i].1, iv));
+            let old = std::mem::replace(&mut self.entries[i].1, iv);
+            self.tally.sub(Tally::of(&old));
+            return Some(old);
         }
         let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 intervals in one mm");
         let entries = &self.entries;
@@ -81,6 +166,7 @@ impl Intervals {
             *at = i as u32;
         }
         let (_, iv) = self.entries.swap_remove(i);
+        self.tally.sub(Tally::of(&iv));
         Some(iv)
     }
 
@@ -88,8 +174,17 @@ impl Intervals {
         self.entries.iter().map(|(sub, iv)| (sub, iv))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&u64, &mut Interval)> {
-        self.entries.iter_mut().map(|(sub, iv)| (&*sub, iv))
+    /// Every record, for change.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(u64, &mut Interval)) {
+        for (sub, iv) in &mut self.entries {
+            let was = Tally::of(iv);
+            f(*sub, iv);
+            let now = Tally::of(iv);
+            if now != was {
+                self.tally.sub(was);
+                self.tally.add(now);
+            }
+        }
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Interval> {
@@ -127,7 +222,7 @@ mod tests {
     fn iv(start: u64) -> Interval {
         Interval {
             start,
-            last: start + 0xfff,
+            last: start + (start % 13 + 1) * 0x1000 - 1,
             owner: OwnerId(0),
             generation: 0,
             tgid: 0,
@@ -143,8 +238,9 @@ mod tests {
         }
     }
 
-    /// Against a std map through a long pseudo-random sequence of inserts, replacements and
-    /// removals over a small key space (so holes are refilled and last records moved).
+    /// Against a std map through a long pseudo-random sequence of inserts, replacements,
+    /// removals and state changes over a small key space (so holes are refilled and last
+    /// records moved); the tallies always equal a recount.
     #[test]
     fn behaves_as_a_map() {
         let (mut ours, mut theirs) = (Intervals::default(), HashMap::new());
@@ -167,7 +263,20 @@ mod tests {
                     "step {step}"
                 );
             }
+            if x % 5 == 1
+                && let Some(mut iv) = ours.get_mut(&sub)
+            {
+                iv.state = State::DeferredInsert;
+            }
+            if x % 7 == 1 {
+                ours.for_each_mut(|_, iv| iv.state = State::Live);
+            }
             assert_eq!(ours.len(), theirs.len());
+            let recount: Tally = ours.values().fold(Tally::default(), |mut t, iv| {
+                t.add(Tally::of(iv));
+                t
+            });
+            assert_eq!(ours.tally, recount, "step {step}");
             assert_eq!(ours.get(&sub).map(|i| i.start), theirs.get(&sub).copied());
         }
         let mut all: Vec<(u64, u64)> = ours.iter().map(|(&s, i)| (s, i.start)).collect();

@@ -177,6 +177,9 @@ impl Rate {
 /// Per-owner (driver callback) aggregates.
 #[derive(Debug, Default)]
 pub struct Owner {
+    /// Its intervals in the mirror now, kept as they come and go (a frame of the owners
+    /// view or a scrape must not count a million intervals).
+    pub live: usize,
     pub inserts: u64,
     pub removes: u64,
     pub invalidations: u64,
@@ -323,7 +326,7 @@ impl Mirror {
             },
             EventKind::DeferredInsertApplied => {
                 self.audit.explained(ev.mm, ev.sub);
-                if let Some(iv) = self
+                if let Some(mut iv) = self
                     .mms
                     .get_mut(&ev.mm)
                     .and_then(|m| m.intervals.get_mut(&ev.sub))
@@ -337,7 +340,7 @@ impl Mirror {
                 .get_mut(&ev.mm)
                 .and_then(|m| m.intervals.get_mut(&ev.sub))
             {
-                Some(iv) => iv.state = State::Removing,
+                Some(mut iv) => iv.state = State::Removing,
                 None => self.counters.remove_unknown += 1,
             },
             EventKind::RemoveEnd => {
@@ -368,6 +371,9 @@ impl Mirror {
             EventKind::MmDestroy => {
                 if let Some(m) = self.mms.remove(&ev.mm) {
                     self.counters.destroyed_with_intervals += m.intervals.len() as u64;
+                    for iv in m.intervals.values() {
+                        self.owners[iv.owner.0 as usize].live -= 1;
+                    }
                 }
                 self.audit.forget_mm(ev.mm);
             }
@@ -407,11 +413,11 @@ impl Mirror {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let owner = self.owner_id(ev.func);
-        let m = self.mm(ev);
+        let m = mm_entry(&mut self.mms, ev);
         if walked {
             // The walk can report an interval the live hooks already delivered (an insert
             // racing with the walk): same bounds means the same registration.
-            if let Some(iv) = m.intervals.get_mut(&ev.sub)
+            if let Some(mut iv) = m.intervals.get_mut(&ev.sub)
                 && iv.start == ev.start
                 && iv.last == ev.last
             {
@@ -439,8 +445,9 @@ impl Mirror {
             read_begin_waits: 0,
             read_begin_wait_max_ns: 0,
         };
-        let replaced = m.intervals.insert(ev.sub, fresh).is_some();
-        if replaced {
+        self.owners[owner.0 as usize].live += 1;
+        if let Some(old) = m.intervals.insert(ev.sub, fresh) {
+            self.owners[old.owner.0 as usize].live -= 1;
             self.counters.insert_over_live += 1;
         }
         if walked {
@@ -485,8 +492,8 @@ impl Mirror {
                 DriftKind::Missing if current.is_some_and(bounds) => continue,
                 DriftKind::Missing => self.insert(&c.ev, true),
                 DriftKind::Extra if current.is_some_and(bounds) => {
-                    if let Some(m) = self.mms.get_mut(&mm) {
-                        m.intervals.remove(&sub);
+                    if let Some(iv) = self.mms.get_mut(&mm).and_then(|m| m.intervals.remove(&sub)) {
+                        self.owners[iv.owner.0 as usize].live -= 1;
                     }
                 }
                 DriftKind::Extra => continue,
@@ -519,7 +526,9 @@ impl Mirror {
         match m.intervals.remove(&ev.sub) {
             Some(iv) => {
                 m.removes += 1;
-                self.owners[iv.owner.0 as usize].removes += 1;
+                let owner = &mut self.owners[iv.owner.0 as usize];
+                owner.removes += 1;
+                owner.live -= 1;
             }
             None => self.counters.remove_unknown += 1,
         }
@@ -553,13 +562,13 @@ impl Mirror {
         let blockable = usize::from(ev.flags & flags::BLOCKABLE != 0);
         let owners = &mut self.owners;
         let mut missed: Vec<(u64, OwnerId)> = Vec::new();
-        for (&sub, iv) in m.intervals.iter_mut() {
+        m.intervals.for_each_mut(|sub, iv| {
             if iv.state == State::DeferredInsert {
-                continue; // not in the tree: the kernel did not call it
+                return; // not in the tree: the kernel did not call it
             }
             let bytes = iv.overlap(ev.start, ev.last);
             if bytes == 0 {
-                continue;
+                return;
             }
             if !called.iter().any(|c| c.sub == sub) {
                 missed.push((iv.start, iv.owner));
@@ -573,7 +582,7 @@ impl Mirror {
             let owner = &mut owners[iv.owner.0 as usize];
             owner.invalidations += 1;
             owner.invalidations_by[event][blockable] += 1;
-        }
+        });
         if eagain {
             called_before_refusal(&mut missed, &called, &m.intervals);
         }
@@ -619,7 +628,7 @@ impl Mirror {
         let m = mm_entry(&mut self.mms, ev);
         m.callbacks.record(ev.dur_ns);
         match m.intervals.get_mut(&ev.sub) {
-            Some(iv) => {
+            Some(mut iv) => {
                 iv.callbacks.record(ev.dur_ns);
                 self.owners[iv.owner.0 as usize].callbacks.record(ev.dur_ns);
             }
@@ -640,7 +649,7 @@ impl Mirror {
             m.read_begin_waits += 1;
             m.read_begin_wait.record(ev.dur_ns);
         }
-        if let Some(iv) = m.intervals.get_mut(&ev.sub) {
+        if let Some(mut iv) = m.intervals.get_mut(&ev.sub) {
             iv.read_begins = iv.read_begins.saturating_add(1);
             if waited {
                 iv.read_begin_waits = iv.read_begin_waits.saturating_add(1);
@@ -709,15 +718,6 @@ impl Mirror {
         self.owners
             .get_index(id.0 as usize)
             .map_or(0, |(&addr, _)| addr)
-    }
-
-    /// Live intervals per owner, indexed like `owners`.
-    pub fn live_by_owner(&self) -> Vec<usize> {
-        let mut live = vec![0; self.owners.len()];
-        for iv in self.mms.values().flat_map(|m| m.intervals.values()) {
-            live[iv.owner.0 as usize] += 1;
-        }
-        live
     }
 
     pub fn live_intervals(&self) -> usize {

@@ -311,6 +311,31 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Each owner's live count follows inserts (over a live pointer too), removes and
+    /// destroyed mms: it always equals a recount of the intervals.
+    #[test]
+    fn owners_live_counts_equal_a_recount(
+        ops in prop::collection::vec((op(), 0u64..3, 0u8..12), 0..200)
+    ) {
+        let mut m = Mirror::new();
+        for (e, func, destroy) in &ops {
+            let mut e = *e;
+            e.func = 0xf00 + func;
+            if *destroy == 0 {
+                e.kind = EventKind::MmDestroy as u8;
+            }
+            m.apply(&e);
+            let mut recount = vec![0; m.owners.len()];
+            for iv in m.mms.values().flat_map(|mm| mm.intervals.values()) {
+                recount[iv.owner.0 as usize] += 1;
+            }
+            let live: Vec<usize> = m.owners.values().map(|o| o.live).collect();
+            prop_assert_eq!(live, recount);
+        }
+    }
+}
+
 fn at(mut e: Event, ts_ns: u64) -> Event {
     e.ts_ns = ts_ns;
     e
@@ -370,6 +395,8 @@ fn drift_is_counted_explained_and_repaired() {
     assert_eq!((m.audit.missing, m.audit.extra), (1, 1));
     let intervals = &m.mms[&1].intervals;
     assert!(intervals.contains_key(&11) && !intervals.contains_key(&10));
+    assert_eq!(m.owners[&0xf00].live, 0, "the repair removed its interval");
+    assert_eq!(m.owners.values().map(|o| o.live).sum::<usize>(), 1);
     assert!(
         m.audit
             .drift

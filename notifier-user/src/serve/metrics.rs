@@ -113,8 +113,8 @@ pub struct DriverSample {
 }
 
 impl DriverSample {
-    fn add(&mut self, o: &Owner, live: usize) {
-        self.intervals += live as u64;
+    fn add(&mut self, o: &Owner) {
+        self.intervals += o.live as u64;
         self.inserts += o.inserts;
         self.removes += o.removes;
         for (mine, theirs) in self.invalidations.iter_mut().zip(&o.invalidations_by) {
@@ -157,17 +157,15 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// Reads the model. Cost: one pass over the live intervals (their per-driver count)
-    /// and over the owners.
+    /// Reads the model. Cost: one pass over the owners.
     pub fn of(p: &Pipeline, programs: &[ProgramCost]) -> Sample {
         let m = &p.mirror;
-        let live = m.live_by_owner();
         let mut drivers: BTreeMap<String, DriverSample> = BTreeMap::new();
-        for (i, (&addr, owner)) in m.owners.iter().enumerate() {
+        for (&addr, owner) in &m.owners {
             drivers
                 .entry(driver_label(addr, &p.owners))
                 .or_default()
-                .add(owner, live.get(i).copied().unwrap_or(0));
+                .add(owner);
         }
         // A driver known but idle is a series at zero, not a missing one: Prometheus
         // sees a counter start (or, after a restart, reset) only at a sample before its

@@ -1,7 +1,7 @@
 //! The processes table as rows: computed from the mirror each frame, filtered and sorted.
 
 use super::app::{App, SortKey};
-use crate::{export::summary::owner_name, mirror::State};
+use crate::export::summary::owner_name;
 
 pub struct ProcessRow {
     pub mm: u64,
@@ -68,15 +68,7 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                     })
                     .collect()
             };
-            let (mut live, mut deferred, mut bytes) = (0, 0, 0);
-            for iv in mm.intervals.values() {
-                if iv.state == State::DeferredInsert {
-                    deferred += 1;
-                } else {
-                    live += 1;
-                }
-                bytes += iv.size();
-            }
+            let deferred = mm.intervals.deferred();
             ProcessRow {
                 mm: mm_ptr,
                 pids: mm
@@ -86,9 +78,9 @@ pub fn process_rows(app: &App) -> Vec<ProcessRow> {
                     .collect::<Vec<_>>()
                     .join(","),
                 comm: mm.processes.values().next().cloned().unwrap_or_default(),
-                live,
+                live: mm.intervals.len() - deferred,
                 deferred,
-                bytes,
+                bytes: mm.intervals.bytes(),
                 rate: mm.rate.previous,
                 cb_p99_ns: mm.callbacks.quantile_ns(0.99),
                 waits: mm.read_begin_waits,

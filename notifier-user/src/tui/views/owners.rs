@@ -26,8 +26,7 @@ impl Owners<'_> {
         let mut owners: Vec<_> = m
             .owners
             .iter()
-            .zip(m.live_by_owner())
-            .map(|((&addr, o), live)| (addr, o, live))
+            .map(|(&addr, o)| (addr, o, o.live))
             .collect();
         owners.sort_by_key(|(_, o, live)| std::cmp::Reverse((*live, o.invalidations)));
         Owners { app, owners }
