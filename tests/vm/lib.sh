@@ -122,6 +122,33 @@ wait_hooked() { # symbol
     done
 }
 
+# Runs a command for at most $1 seconds, its output to file $2, and returns its status. One
+# that hangs fails the scenario at once, with what every blocked task waits on (sysrq-w,
+# into the kernel log kept as <scenario>.dmesg) and the kernel stack of each task in D state,
+# instead of using up the scenario's whole time limit. (Not `timeout`: it waits for a killed
+# command, and a task stuck in the kernel never goes.)
+bounded() { # seconds file command...
+    limit=$1 out=$2; shift 2
+    "$@" > "$out" 2>&1 &
+    pid=$!
+    i=0; while running $pid; do
+        i=$((i + 1))
+        if [ $i -gt "$limit" ]; then
+            echo "$* still running after ${limit}s; its last output: $(tail -n 3 "$out")"
+            for t in /proc/[0-9]*/task/[0-9]*; do
+                [ "$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -c1)" = D ] || continue
+                echo "$t $(cat "$t/comm") blocked:"
+                cat "$t/stack"
+            done 2>/dev/null
+            echo w > /proc/sysrq-trigger
+            kill -KILL $pid
+            fail "$* did not finish within ${limit}s"
+        fi
+        sleep 1
+    done
+    wait $pid
+}
+
 # Number of JSON-lines events of a kind in a trace file.
 count_kind() { grep -c "\"kind\":\"$2\"" "$1" || true; }
 
