@@ -174,9 +174,18 @@ impl Intervals {
         self.entries.iter().map(|(sub, iv)| (sub, iv))
     }
 
-    /// Every record, for change.
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(u64, &mut Interval)) {
+    /// Every record that meets `[start, last]`, for change. An invalidation's lookup: the
+    /// bounds are compared before anything else is touched.
+    pub fn for_each_overlapping_mut(
+        &mut self,
+        start: u64,
+        last: u64,
+        mut f: impl FnMut(u64, &mut Interval),
+    ) {
         for (sub, iv) in &mut self.entries {
+            if iv.start > last || iv.last < start {
+                continue;
+            }
             let was = Tally::of(iv);
             f(*sub, iv);
             let now = Tally::of(iv);
@@ -269,7 +278,7 @@ mod tests {
                 iv.state = State::DeferredInsert;
             }
             if x % 7 == 1 {
-                ours.for_each_mut(|_, iv| iv.state = State::Live);
+                ours.for_each_overlapping_mut(0, x, |_, iv| iv.state = State::Live);
             }
             assert_eq!(ours.len(), theirs.len());
             let recount: Tally = ours.values().fold(Tally::default(), |mut t, iv| {

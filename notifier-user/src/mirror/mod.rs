@@ -77,10 +77,16 @@ impl Interval {
         self.last.wrapping_sub(self.start).wrapping_add(1)
     }
 
+    /// Bytes in common with `[start, last]`; wrapping like `size` (the whole address space
+    /// met whole spans 0).
     fn overlap(&self, start: u64, last: u64) -> u64 {
         let lo = self.start.max(start);
         let hi = self.last.min(last);
-        if lo > hi { 0 } else { hi - lo + 1 }
+        if lo > hi {
+            0
+        } else {
+            (hi - lo).wrapping_add(1)
+        }
     }
 }
 
@@ -281,6 +287,8 @@ pub struct Mirror {
     /// Tasks in `exit_mmap`'s release of an mm, reported on entry: its RELEASE callbacks
     /// follow, and the task's next other event closes it (see `released`).
     releasing: FxHashMap<u32, u64>,
+    /// `range_start`'s list of untraced calls, kept between starts for its allocation.
+    missed: Vec<(u64, OwnerId)>,
     /// Latest event timestamp (ns, CLOCK_MONOTONIC).
     pub now_ns: u64,
     pub first_ns: u64,
@@ -561,35 +569,34 @@ impl Mirror {
         let event = (ev.event as usize).min(MMU_EVENTS - 1);
         let blockable = usize::from(ev.flags & flags::BLOCKABLE != 0);
         let owners = &mut self.owners;
-        let mut missed: Vec<(u64, OwnerId)> = Vec::new();
-        m.intervals.for_each_mut(|sub, iv| {
-            if iv.state == State::DeferredInsert {
-                return; // not in the tree: the kernel did not call it
-            }
-            let bytes = iv.overlap(ev.start, ev.last);
-            if bytes == 0 {
-                return;
-            }
-            if !called.iter().any(|c| c.sub == sub) {
-                missed.push((iv.start, iv.owner));
-            }
-            iv.invalidations = iv.invalidations.saturating_add(1);
-            iv.bytes_invalidated = iv.bytes_invalidated.saturating_add(bytes);
-            iv.last_event = ev.event;
-            if unmap {
-                iv.unmaps = iv.unmaps.saturating_add(1);
-            }
-            let owner = &mut owners[iv.owner.0 as usize];
-            owner.invalidations += 1;
-            owner.invalidations_by[event][blockable] += 1;
-        });
+        let mut missed = std::mem::take(&mut self.missed);
+        m.intervals
+            .for_each_overlapping_mut(ev.start, ev.last, |sub, iv| {
+                if iv.state == State::DeferredInsert {
+                    return; // not in the tree: the kernel did not call it
+                }
+                let bytes = iv.overlap(ev.start, ev.last);
+                if !called.iter().any(|c| c.sub == sub) {
+                    missed.push((iv.start, iv.owner));
+                }
+                iv.invalidations = iv.invalidations.saturating_add(1);
+                iv.bytes_invalidated = iv.bytes_invalidated.saturating_add(bytes);
+                iv.last_event = ev.event;
+                if unmap {
+                    iv.unmaps = iv.unmaps.saturating_add(1);
+                }
+                let owner = &mut owners[iv.owner.0 as usize];
+                owner.invalidations += 1;
+                owner.invalidations_by[event][blockable] += 1;
+            });
         if eagain {
             called_before_refusal(&mut missed, &called, &m.intervals);
         }
         self.counters.callbacks_unobserved += missed.len() as u64;
-        for (_, owner) in missed {
+        for (_, owner) in missed.drain(..) {
             owners[owner.0 as usize].callbacks_unobserved += 1;
         }
+        self.missed = missed;
     }
 
     /// The end of `tid`'s release of `mm`: the kernel called every interval in the tree

@@ -17,11 +17,12 @@ mod self_deadlock;
 mod slow_callback;
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashSet},
     sync::LazyLock,
 };
 
 use notifier_common::{Event, EventKind, Hazard, NO_STACK};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::stream::Hook;
@@ -226,9 +227,9 @@ pub struct Known {
 /// Notifiers seen so far (from inserts and the start-up walk), shared by all rules.
 #[derive(Default)]
 pub struct Seen {
-    pub subs: HashMap<u64, Known>,
+    pub subs: FxHashMap<u64, Known>,
     /// Live notifiers per mm.
-    pub per_mm: HashMap<u64, u32>,
+    pub per_mm: FxHashMap<u64, u32>,
 }
 
 impl Seen {
@@ -361,12 +362,14 @@ impl Engine {
         for rule in &mut self.rules {
             rule.observe(ev, &self.seen, &mut self.hits);
         }
-        self.record(
-            ev.ts_ns,
-            ev.tgid(),
-            &String::from_utf8_lossy(ev.comm_bytes()),
-            ev.mm,
-        );
+        if !self.hits.is_empty() {
+            self.record(
+                ev.ts_ns,
+                ev.tgid(),
+                &String::from_utf8_lossy(ev.comm_bytes()),
+                ev.mm,
+            );
+        }
         if kind == EventKind::RemoveEnd {
             self.seen.remove(ev.sub);
         }
