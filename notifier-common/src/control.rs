@@ -70,8 +70,9 @@ pub mod names {
     pub const FILTER_OWNERS: &str = "FILTER_OWNERS";
 }
 
-/// Ring buffer size in bytes (a power of two, multiple of the page size): room for ~87k
-/// events, a few hundred milliseconds of the heaviest churn the test bed produces.
+/// Ring buffer size in bytes as the object declares it (a power of two, multiple of the
+/// page size: room for ~80k events). The least a session loads: userspace sizes the ring
+/// for the machine at load (notifier-user's `probe/ring.rs`).
 pub const RING_BYTES: u32 = 8 << 20;
 
 #[cfg(feature = "user")]

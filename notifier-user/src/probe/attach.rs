@@ -15,6 +15,7 @@ use super::{
     filter::Selection,
     layout,
     plan::{Attachment, FAMILIES, Family, Kind, Mode, RULE_FAMILIES},
+    ring::Ring,
 };
 use crate::{
     stream::{Hook, HookStatus},
@@ -49,7 +50,9 @@ impl Probes {
     ) -> Result<Probes> {
         let (filter, owner_ranges) = selection.resolve(syms)?;
         let loading = Instant::now();
+        let ring = Ring::for_this_machine();
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::EVENTS, ring.bytes)
             .override_global(names::LAYOUT, layout, true)
             .override_global(names::FILTER, &filter, true)
             .load(OBJECT)
@@ -110,6 +113,8 @@ impl Probes {
         let cb_status = callbacks.prepare(&mut ebpf, forced);
         info!("callback programs loaded in {:.2?}", preparing.elapsed());
         status.push(cb_status);
+        info!("ring buffer: {}", ring.status.detail);
+        status.push(ring.status);
         let mut probes = Probes {
             ebpf,
             status,

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod layout;
 pub mod plan;
 pub mod preflight;
+pub mod ring;
 pub mod skips;
 pub mod stacks;
 pub mod tracefs;

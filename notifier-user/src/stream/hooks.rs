@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A hook family: a set of programs attached (or not) as one, or a facility the capture
-/// depends on (the driver callbacks, the start-up walk, the deep scan).
+/// depends on (the driver callbacks, the start-up walk, the deep scan, the ring buffer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hook {
@@ -28,6 +28,7 @@ pub enum Hook {
     Callback,
     Bootstrap,
     DeepScan,
+    RingBuffer,
 }
 
 impl Hook {
@@ -50,6 +51,7 @@ impl Hook {
             Hook::Callback => "callback",
             Hook::Bootstrap => "bootstrap",
             Hook::DeepScan => "deep_scan",
+            Hook::RingBuffer => "ring_buffer",
         }
     }
 }
@@ -73,6 +75,9 @@ pub enum Attach {
     /// Kernel memory read through `/proc/kcore` (the deep scan).
     #[serde(rename = "kcore")]
     Kcore,
+    /// A BPF ring buffer map, sized for the machine (the ring buffer's own status).
+    #[serde(rename = "ringbuf")]
+    RingBuf,
     /// Not attached: the status's detail says why.
     #[serde(rename = "missing")]
     Missing,
@@ -85,6 +90,7 @@ impl Attach {
             Attach::Kprobe => "kprobe",
             Attach::IterTask => "iter/task",
             Attach::Kcore => "kcore",
+            Attach::RingBuf => "ringbuf",
             Attach::Missing => "missing",
         }
     }
@@ -147,6 +153,7 @@ mod tests {
             Hook::Callback,
             Hook::Bootstrap,
             Hook::DeepScan,
+            Hook::RingBuffer,
         ];
         for h in all {
             assert_eq!(serde_json::to_string(&h).unwrap(), format!("\"{h}\""));
@@ -156,6 +163,7 @@ mod tests {
             Attach::Kprobe,
             Attach::IterTask,
             Attach::Kcore,
+            Attach::RingBuf,
             Attach::Missing,
         ] {
             let text = serde_json::to_string(&m).unwrap();
