@@ -817,19 +817,23 @@ fn dash_writes_the_same_trace_to_stdout_and_reads_stdin() {
 }
 
 /// Recordings from elsewhere (a VM run's `$VM_OUT`), named in `NT_PERFETTO_RECORDINGS`
-/// (separated by spaces): each exported and compared as above.
-/// `NT_PERFETTO_RECORDINGS="…" cargo test --test perfetto -- --ignored`.
+/// (separated by `:`, as in PATH): each exported and compared as above. `cargo xtask test`
+/// runs it over every recording its VM scenarios made;
+/// `NT_PERFETTO_RECORDINGS="a.ntrec:b.ntrec" cargo test --test perfetto -- --ignored`.
 #[test]
 #[ignore = "needs recordings named in NT_PERFETTO_RECORDINGS"]
 fn recordings_named_in_the_environment_read_back_as_their_events_say() {
-    let names = env::var("NT_PERFETTO_RECORDINGS").expect("NT_PERFETTO_RECORDINGS");
-    for name in names.split_whitespace() {
+    let names = env::var_os("NT_PERFETTO_RECORDINGS").expect("NT_PERFETTO_RECORDINGS");
+    for name in env::split_paths(&names) {
         let dir = tempfile::tempdir().unwrap();
-        let trace = exported(Path::new(name), dir.path());
-        let v = check(Path::new(name), &trace);
+        let trace = exported(&name, dir.path());
+        let v = check(&name, &trace);
         eprintln!(
-            "{name}: {} tracks, slices {}, instants {}",
-            v["tracks"], v["slices"], v["instants"]
+            "{}: {} tracks, slices {}, instants {}",
+            name.display(),
+            v["tracks"],
+            v["slices"],
+            v["instants"]
         );
     }
 }

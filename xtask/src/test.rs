@@ -1,9 +1,12 @@
 //! `cargo xtask test`: clippy (host crates and the eBPF crate), host unit tests, `dist` (the
 //! package the VM suite unpacks), then each kernel's VM suite of tests/vm/scenarios (see
-//! `suite`). Measurements are `cargo xtask bench`'s.
+//! `suite`), then the recordings those scenarios made read back as Perfetto traces.
+//! Measurements are `cargo xtask bench`'s.
 
 use std::{
+    env, fs,
     io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
     time::Instant,
 };
@@ -13,6 +16,7 @@ use anyhow::{Context as _, Result};
 use crate::{
     cmd, dist, fixtures, paths,
     suite::{self, Report, Tally},
+    vm,
 };
 
 /// The folder of the VM test scenarios.
@@ -37,7 +41,67 @@ pub fn run(kernels: &[String], filter: Option<&str>, vm_only: bool) -> Result<Ex
         let (tally, release) = suite::run_kernel(id, SCENARIOS, filter)?;
         report.add(&format!("kernel {id} ({release})"), tally, Some(t0));
     }
+    let t0 = Instant::now();
+    report.add("perfetto read-back", perfetto_read_back(kernels)?, Some(t0));
     Ok(report.finish())
+}
+
+/// Every recording the kernels' scenarios left in their `$VM_OUT` (a killed recorder's cut
+/// file among them), exported and read back with Perfetto's own classes by
+/// notifier-user/tests/perfetto.rs: one test of the tally, skipped when the run made none.
+fn perfetto_read_back(kernels: &[String]) -> Result<Tally> {
+    let mut recordings = Vec::new();
+    for id in kernels {
+        recordings_in(&vm::default_out(id), &mut recordings)?;
+    }
+    if recordings.is_empty() {
+        println!("NT-TEST perfetto read-back skip: the scenarios run made no recording");
+        return Ok(Tally {
+            skipped: 1,
+            ..Tally::default()
+        });
+    }
+    recordings.sort();
+    cmd::step(&format!(
+        "export perfetto of the VM suites' recordings ({}), read back by Perfetto's classes",
+        recordings.len()
+    ));
+    let ok = Command::new("cargo")
+        .args(["test", "-p", "notifier-user", "--test", "perfetto", "--"])
+        .args(["--ignored", "--exact", READ_BACK_TEST, "--nocapture"])
+        .env("NT_PERFETTO_RECORDINGS", env::join_paths(&recordings)?)
+        .env("PATH", path_with_linker()?)
+        .status()
+        .context("running cargo test --test perfetto")?
+        .success();
+    println!(
+        "NT-TEST perfetto read-back {}",
+        if ok { "pass" } else { "fail" }
+    );
+    Ok(Tally {
+        passed: u32::from(ok),
+        failed: u32::from(!ok),
+        ..Tally::default()
+    })
+}
+
+/// The test in notifier-user/tests/perfetto.rs that reads `NT_PERFETTO_RECORDINGS`.
+const READ_BACK_TEST: &str = "recordings_named_in_the_environment_read_back_as_their_events_say";
+
+fn recordings_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(()); // a kernel whose suite did not run
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            recordings_in(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "ntrec") {
+            // The test runs in notifier-user/: a relative CARGO_TARGET_DIR would not be found.
+            out.push(std::path::absolute(&path)?);
+        }
+    }
+    Ok(())
 }
 
 /// `cargo xtask dist`, one test of the tally: 12-packaged unpacks its .deb in the guest (and

@@ -82,9 +82,9 @@ for mode in "" kprobe; do for pair in insert:mmu_interval_notifier_insert remove
 done; done
 [ "$(nt hmm_range_fault)" -gt 0 ] && [ "$(nt migrate_vma_pages)" -gt 0 ] \
     || fail "hmm-tests made no device faults or migrations"
-# The recording as a Perfetto trace; on the host, tests/perfetto.rs reads it back with
-# Perfetto's classes: NT_PERFETTO_RECORDINGS=target/vm/7.3/out/hmm/hmm.ntrec cargo test -p
-# notifier-user --test perfetto -- --ignored.
+# The recording as a Perfetto trace, exported in the guest; after the suites, `cargo xtask
+# test` exports it again on the host and reads it back with Perfetto's classes
+# (tests/perfetto.rs), as every recording the scenarios leave in $VM_OUT.
 $NT_TOP export perfetto "$W/hmm.ntrec" -o "$W/hmm.pftrace" 2> "$W/export.err" \
     || fail "export perfetto: $(cat "$W/export.err")"
 [ -s "$W/hmm.pftrace" ] || fail "export perfetto wrote nothing"
