@@ -122,6 +122,26 @@ wait_hooked() { # symbol
     done
 }
 
+# Stops a background tracer with SIGINT and waits at most $2 seconds for it to exit (it
+# prints what it counted as it goes): one that hangs fails the scenario with each of its
+# threads' state and kernel stack, rather than at the scenario's time limit.
+stop_bg() { # pid seconds what
+    kill -INT "$1"
+    i=0; while running "$1"; do
+        i=$((i + 1))
+        if [ $i -gt $(($2 * 10)) ]; then
+            for t in /proc/"$1"/task/*; do
+                echo "$t $(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | cut -c1) wchan $(cat "$t/wchan")"
+                cat "$t/stack"
+            done 2>/dev/null
+            kill -KILL "$1"
+            fail "$3 did not exit within $2 s of SIGINT"
+        fi
+        sleep 0.1
+    done
+    wait "$1"
+}
+
 # Runs a command for at most $1 seconds, its output to file $2, and returns its status. One
 # that hangs fails the scenario at once, with what every blocked task waits on (sysrq-w,
 # into the kernel log kept as <scenario>.dmesg) and the kernel stack of each task in D state,

@@ -61,7 +61,7 @@ traced=$(passed "$W/traced.txt")
 sleep 2
 stop_top > "$W/findings.json"
 NT_PID=$REC NT_ERR=$REC_ERR NT_OUT=$REC_OUT stop_top > /dev/null
-kill -INT $BT; wait $BT
+stop_bg $BT 60 bpftrace
 echo "traced: $(totals "$W/traced.txt")"
 [ "$traced" = "$untraced" ] || fail "hmm-tests passed $traced under notifier-top, $untraced untraced"
 
