@@ -85,6 +85,14 @@ start_top() {
 # Whether a process runs (a zombie, exited but not yet waited for, does not).
 running() { st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -c1); [ -n "$st" ] && [ "$st" != Z ]; }
 
+# One task (a /proc/PID/task/TID folder) for a hang report: name, state, what it waits in,
+# its syscall and its kernel stack.
+task_report() { # task-dir
+    echo "$1 $(cat "$1/comm") $(sed 's/.*) //' "$1/stat" | cut -c1)" \
+        "wchan $(cat "$1/wchan") syscall $(cat "$1/syscall")"
+    cat "$1/stack"
+}
+
 # Stops notifier-top (SIGINT, as Ctrl-C would), waits for it (30 s at most: a hang fails
 # with each thread's state, syscall and kernel stack), fails unless it exited with the
 # expected status, and prints its stdout.
@@ -95,11 +103,7 @@ stop_top_expect() { # status
         if [ $i -ge 300 ]; then
             {
                 echo "notifier-top did not exit within 30 s of SIGINT; its threads:"
-                for t in /proc/"$NT_PID"/task/*; do
-                    echo "$t $(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | cut -c1)" \
-                        "wchan $(cat "$t/wchan") syscall $(cat "$t/syscall")"
-                    cat "$t/stack"
-                done 2>/dev/null
+                for t in /proc/"$NT_PID"/task/*; do task_report "$t"; done 2>/dev/null
                 tail -n 20 "$NT_ERR"
             } >&2
             fail "notifier-top hung after SIGINT"
@@ -130,10 +134,7 @@ stop_bg() { # pid seconds what
     i=0; while running "$1"; do
         i=$((i + 1))
         if [ $i -gt $(($2 * 10)) ]; then
-            for t in /proc/"$1"/task/*; do
-                echo "$t $(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | cut -c1) wchan $(cat "$t/wchan")"
-                cat "$t/stack"
-            done 2>/dev/null
+            for t in /proc/"$1"/task/*; do task_report "$t"; done 2>/dev/null
             kill -KILL "$1"
             fail "$3 did not exit within $2 s of SIGINT"
         fi
@@ -156,9 +157,7 @@ bounded() { # seconds file command...
         if [ $i -gt "$limit" ]; then
             echo "$* still running after ${limit}s; its last output: $(tail -n 3 "$out")"
             for t in /proc/[0-9]*/task/[0-9]*; do
-                [ "$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -c1)" = D ] || continue
-                echo "$t $(cat "$t/comm") blocked:"
-                cat "$t/stack"
+                [ "$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -c1)" = D ] && task_report "$t"
             done 2>/dev/null
             echo w > /proc/sysrq-trigger
             kill -KILL $pid
