@@ -20,7 +20,7 @@ use crate::{
     emit::emit,
     filter,
     kernel::{off, read},
-    maps::{DEFERRED, deferred_hint, set_deferred_hint},
+    maps::{DEFERRED, any_deferred, deferred_forgotten},
 };
 
 #[fexit(function = "mn_itree_inv_end")]
@@ -36,11 +36,9 @@ pub fn inv_end_kretprobe(_ctx: RetProbeContext) -> u32 {
 }
 
 fn sweep() {
-    if !deferred_hint() {
+    if !any_deferred() {
         return;
     }
-    // Cleared before the walk; the walk sets it again for anything still pending.
-    set_deferred_hint(0);
     // SAFETY: DEFERRED is a map definition (repr(transparent) over bpf_map_def); the
     // callback has the signature bpf_for_each_map_elem requires. (No callback context:
     // 6.12's verifier rejected a stack pointer there with EFAULT.)
@@ -65,11 +63,14 @@ extern "C" fn check_one(
     let (sub, mm) = unsafe { (*key, *value) };
     // Still an empty rb node (RB_CLEAR_NODE: parent == itself): still pending.
     if read::<u64>(sub, 0).unwrap_or(sub) == sub {
-        set_deferred_hint(1);
         return 0;
     }
-    // SAFETY: deleting the element being visited is allowed for hash maps.
-    unsafe { bpf_map_delete_elem(map, key as *const c_void) };
+    // SAFETY: deleting the element being visited is allowed for hash maps. Only the
+    // deleter of an entry counts it out (a remove on another CPU may race this one).
+    if unsafe { bpf_map_delete_elem(map, key as *const c_void) } != 0 {
+        return 0;
+    }
+    deferred_forgotten();
     if !filter::wanted(mm) {
         return 0;
     }

@@ -99,7 +99,7 @@ fn on_fault_return<M: Mem>(range: Option<u64>, ret: i32) {
     let start: u64 = M::read(range, off!(hmm_start)).unwrap_or(0);
     let end: u64 = M::read(range, off!(hmm_end)).unwrap_or(0);
     let seq: u64 = M::read(range, off!(hmm_notifier_seq)).unwrap_or(0);
-    emit_as(EventKind::HmmRangeFault, task, ts, |e| {
+    emit_as::<M>(EventKind::HmmRangeFault, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;
@@ -202,7 +202,7 @@ fn on_migrate_return<M: Mem>(kind: EventKind, args: Option<u64>, ret: i32) {
         }
         _ => M::read(args, off!(mig_cpages)).unwrap_or(0),
     };
-    emit_as(kind, task, ts, |e| {
+    emit_as::<M>(kind, task, ts, |e| {
         e.mm = mm;
         e.start = start;
         e.last = end.wrapping_sub(1);
@@ -328,7 +328,7 @@ fn on_evict_return(kind: EventKind, ret: i32) {
         EventKind::MigrateDeviceFinalize => 0,
         _ => migrated(entry.arg0, entry.arg1),
     };
-    emit_as(kind, task, ts, |e| {
+    emit_as::<Probed>(kind, task, ts, |e| {
         e.aux = entry.arg1;
         e.seq = pages;
         e.ret = ret;
@@ -386,7 +386,7 @@ fn on_exclusive_return(page: u64) {
     } else {
         0
     };
-    emit_as(EventKind::MakeDeviceExclusive, task, ts, |e| {
+    emit_as::<Probed>(EventKind::MakeDeviceExclusive, task, ts, |e| {
         e.mm = mm;
         e.start = entry.arg1 & !0xfff;
         e.last = (entry.arg1 & !0xfff) + 0xfff;

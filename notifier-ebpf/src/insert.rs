@@ -106,7 +106,7 @@ fn on_return<M: Mem, C: StackIdContext>(ctx: &C, task: u64, sub: u64, ret: i32, 
             e.ret = ret;
         });
     }
-    emit_as(EventKind::Insert, task, now(), |e| {
+    emit_as::<M>(EventKind::Insert, task, now(), |e| {
         e.flags = ev_flags;
         e.mmap_lock = lock;
         e.ret = ret;

@@ -5,11 +5,11 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use notifier_common::{DUR_UNKNOWN, RING_BYTES};
+use notifier_common::RING_BYTES;
 
 use core::ptr::{read_volatile, write_volatile};
 
-use crate::{filter, kernel::context_switches, task::task_key};
+use crate::{kernel::context_switches, task::task_key};
 
 /// Every event goes here; userspace drains it with an async reader.
 #[map]
@@ -89,7 +89,10 @@ pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) -> bo
 
 /// The entry time noted on this CPU for task `task`'s call on `sub`, taken out of the
 /// slot: only if the task has not switched since it noted it, so the slot is the one it
-/// wrote, on this CPU, and no other task wrote it since.
+/// wrote, on this CPU, and no other task wrote it since. A call whose entry went to a
+/// per-task map instead never finds one: a slot naming its task and notifier at its
+/// current switch count could only be its own (each earlier call of the task took its
+/// slot out, or switched since), so a return may look here first.
 #[inline(always)]
 pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64> {
     let before = context_switches()?;
@@ -106,23 +109,6 @@ pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64>
         }
         write_volatile(&raw mut (*q).task, 0);
         Some(ts)
-    }
-}
-
-/// For a return that found no per-task entry: the call's duration from this CPU's slot,
-/// `DUR_UNKNOWN` without one, or None when the call is not reported (the filter turned
-/// it away at entry, which leaves no slot either).
-#[inline(always)]
-pub fn quick_duration(
-    slot: &PerCpuArray<Quick>,
-    task: u64,
-    sub: u64,
-    mm: u64,
-    ts: u64,
-) -> Option<u64> {
-    match take_quick(slot, task, sub) {
-        Some(t) => Some(ts.checked_sub(t).unwrap_or(DUR_UNKNOWN)),
-        None => filter::wanted(mm).then_some(DUR_UNKNOWN),
     }
 }
 
@@ -154,9 +140,10 @@ pub static CALLBACK_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS
 #[map]
 static IN_CONTEXT: Array<u64> = Array::with_max_entries(1, 0);
 
+/// Adds `delta` (wrapping: u64::MAX is -1) to a one-slot counter.
 #[inline(always)]
-fn count_context(delta: u64) {
-    if let Some(n) = IN_CONTEXT.get_ptr_mut(0) {
+fn count(counter: &Array<u64>, delta: u64) {
+    if let Some(n) = counter.get_ptr_mut(0) {
         // SAFETY: a valid, aligned 8-byte map value; every update is this atomic add.
         unsafe {
             core::arch::asm!("lock *(u64 *)({n} + 0) += {d}", n = in(reg) n, d = in(reg) delta)
@@ -175,7 +162,7 @@ pub fn any_in_context() -> bool {
 pub fn enter_context<V>(map: &HashMap<u64, V>, value: &V) {
     let key = task_key();
     if map.insert(key, value, BPF_NOEXIST as u64).is_ok() {
-        count_context(1);
+        count(&IN_CONTEXT, 1);
     } else {
         let _ = map.insert(key, value, BPF_EXIST as u64);
     }
@@ -185,7 +172,7 @@ pub fn enter_context<V>(map: &HashMap<u64, V>, value: &V) {
 #[inline(always)]
 pub fn leave_context<V>(map: &HashMap<u64, V>) {
     if map.remove(task_key()).is_ok() {
-        count_context(u64::MAX); // -1
+        count(&IN_CONTEXT, u64::MAX); // -1
     }
 }
 
@@ -194,41 +181,41 @@ pub fn leave_context<V>(map: &HashMap<u64, V>) {
 #[map]
 pub static DEFERRED: HashMap<u64, u64> = HashMap::with_max_entries(4096, 0);
 
-/// Set when DEFERRED may hold something (index 0), so the sweep after every `inv_end` — a
-/// walk of every bucket — runs only while an insert is pending, which is almost never. A
-/// hint, not a count: the sweep clears it before walking and sets it again if anything is
-/// still pending, so no insert can slip between (plain word stores; no atomics needed).
+/// How many notifiers DEFERRED holds (index 0): the sweep after every `inv_end` (a walk of
+/// every bucket) and the lookup in every remove run only while an insert is pending, which
+/// is almost never. Exact, not a hint: it moves only with an insertion or deletion that
+/// succeeded, so a notifier added on one CPU is never missed by a remove on another.
 #[map]
-pub static DEFERRED_HINT: Array<u64> = Array::with_max_entries(1, 0);
+static DEFERRED_COUNT: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Records a pending insert.
 #[inline(always)]
 pub fn deferred_add(sub: u64, mm: u64) {
-    if DEFERRED.insert(sub, mm, 0).is_ok() {
-        set_deferred_hint(1);
+    if DEFERRED.insert(sub, mm, BPF_NOEXIST as u64).is_ok() {
+        count(&DEFERRED_COUNT, 1);
+    } else {
+        let _ = DEFERRED.insert(sub, mm, BPF_EXIST as u64);
     }
 }
 
-/// Forgets a pending insert (no-op if it is not pending). Looked up first: a delete takes
-/// the bucket lock even for an absent key, and almost no notifier is pending.
+/// Forgets a pending insert (no-op if it is not pending).
 #[inline(always)]
 pub fn deferred_forget(sub: u64) {
-    if DEFERRED.get_ptr(sub).is_some() {
-        let _ = DEFERRED.remove(sub);
+    if any_deferred() && DEFERRED.remove(sub).is_ok() {
+        deferred_forgotten();
     }
 }
 
+/// Counts a notifier deleted from DEFERRED.
 #[inline(always)]
-pub fn set_deferred_hint(v: u64) {
-    if let Some(h) = DEFERRED_HINT.get_ptr_mut(0) {
-        // SAFETY: a valid map value; an aligned 8-byte store is a single write.
-        unsafe { core::ptr::write_volatile(h, v) };
-    }
+pub fn deferred_forgotten() {
+    count(&DEFERRED_COUNT, u64::MAX); // -1
 }
 
+/// Whether DEFERRED may hold anything.
 #[inline(always)]
-pub fn deferred_hint() -> bool {
-    DEFERRED_HINT.get(0).is_some_and(|&h| h != 0)
+pub fn any_deferred() -> bool {
+    DEFERRED_COUNT.get(0).is_some_and(|&n| n != 0)
 }
 
 /// Per task, the locks learned from callbacks that it holds right now (outside callbacks),

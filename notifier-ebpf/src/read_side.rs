@@ -7,15 +7,13 @@ use aya_ebpf::{
         FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
     },
 };
-use notifier_common::{EventKind, Waiter};
+use notifier_common::{DUR_UNKNOWN, EventKind, Waiter};
 
 use crate::{
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, bounds, off},
-    maps::{
-        Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, quick_duration, stash, take,
-    },
+    maps::{Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, stash, take, take_quick},
     rules,
     task::{is_self_task, now, task_key},
 };
@@ -80,30 +78,51 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
 fn on_return<M: Mem>(seq: u64, sub: Option<u64>) {
     let task = task_key();
     let ts = now();
-    // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
-    let entry = take(&READ_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
-    let (sub, mm, dur, where_from, lock) = match (entry, sub) {
-        (Some(entry), sub) => (
-            sub.unwrap_or(entry.arg0),
-            entry.arg3,
-            ts - entry.ts,
-            entry.arg1 as u8,
-            entry.arg2,
-        ),
-        (None, Some(sub)) if M::DIRECT => {
-            if is_self_task(task) {
-                return;
+    // This CPU's slot first: outside invalidations (almost every call) the entry left
+    // nothing in the per-task map, and a slot is never this call's unless its entry wrote
+    // it (see `take_quick`), so the map's lookup is paid only by calls that can wait.
+    let quick = match sub {
+        Some(sub) if M::DIRECT => take_quick(&READ_QUICK, task, sub).map(|t| (sub, t)),
+        _ => None,
+    };
+    let (sub, mm, dur, where_from, lock) = if let Some((sub, entered)) = quick {
+        let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
+        (
+            sub,
+            mm,
+            ts.checked_sub(entered).unwrap_or(DUR_UNKNOWN),
+            0,
+            0,
+        )
+    } else {
+        // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
+        match (
+            take(&READ_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s)),
+            sub,
+        ) {
+            (Some(entry), sub) => (
+                sub.unwrap_or(entry.arg0),
+                entry.arg3,
+                ts - entry.ts,
+                entry.arg1 as u8,
+                entry.arg2,
+            ),
+            // Entered where the slot was taken meanwhile, or before the tool attached.
+            (None, Some(sub)) if M::DIRECT => {
+                if is_self_task(task) {
+                    return;
+                }
+                let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
+                if !filter::wanted(mm) {
+                    return;
+                }
+                (sub, mm, DUR_UNKNOWN, 0, 0)
             }
-            let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
-            let Some(dur) = quick_duration(&READ_QUICK, task, sub, mm, ts) else {
-                return;
-            };
-            (sub, mm, dur, 0, 0)
+            (None, _) => return,
         }
-        (None, _) => return,
     };
     let (start, last) = bounds::<M>(sub).unwrap_or((0, 0));
-    emit_as(EventKind::ReadBegin, task, ts, |e| {
+    emit_as::<M>(EventKind::ReadBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;

@@ -8,15 +8,15 @@ use aya_ebpf::{
         FEntryContext, FExitContext, ProbeContext, RetProbeContext, tracing::StackIdContext,
     },
 };
-use notifier_common::{EventKind, Waiter, flags};
+use notifier_common::{DUR_UNKNOWN, EventKind, Waiter, flags};
 
 use crate::{
     emit::emit_as,
     filter,
-    kernel::{Mem, Probed, Typed, notifier},
+    kernel::{Mem, Probed, Typed, notifier, off},
     maps::{
-        Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick,
-        quick_duration, stash, take,
+        Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick, stash,
+        take, take_quick,
     },
     rules,
     task::{is_self_task, now, task_key},
@@ -55,11 +55,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     }
     // A pending insert removed before it was applied is simply unhooked by the kernel.
     deferred_forget(sub);
-    // Plain scalars set on both paths (see insert.rs).
-    let (mm, start, last, partial) = match notifier::<M>(sub) {
-        Ok(n) => (n.mm, n.start, n.last, 0),
-        Err(_) => (0, 0, 0, flags::PARTIAL),
-    };
+    let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
     if !filter::wanted(mm) {
         return;
     }
@@ -70,6 +66,11 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     if M::DIRECT && !any_in_context() && note_quick(&REMOVE_QUICK, task, sub, ts) {
         return;
     }
+    // Plain scalars set on both paths (see insert.rs).
+    let (mm, start, last, partial) = match notifier::<M>(sub) {
+        Ok(n) => (n.mm, n.start, n.last, 0),
+        Err(_) => (0, 0, 0, flags::PARTIAL),
+    };
     stash(
         &REMOVE_ENTRY,
         task,
@@ -91,7 +92,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
         return;
     }
     let (where_from, lock) = rules::where_called(ctx, Waiter::Remove, sub, mm);
-    emit_as(EventKind::RemoveBegin, task, ts, |e| {
+    emit_as::<M>(EventKind::RemoveBegin, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;
@@ -106,17 +107,25 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
 fn on_return<M: Mem>(sub: Option<u64>) {
     let task = task_key();
     let ts = now();
+    // This CPU's slot first, as read_begin's return does (read_side.rs).
+    if M::DIRECT
+        && let Some(sub) = sub
+        && let Some(entered) = take_quick(&REMOVE_QUICK, task, sub)
+    {
+        on_quick_return::<M>(task, sub, ts, Some(entered));
+        return;
+    }
     // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
     let entry = take(&REMOVE_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
     let Some(entry) = entry else {
         if M::DIRECT
             && let Some(sub) = sub
         {
-            on_quick_return::<M>(task, sub, ts);
+            on_quick_return::<M>(task, sub, ts, None);
         }
         return;
     };
-    emit_as(EventKind::RemoveEnd, task, ts, |e| {
+    emit_as::<M>(EventKind::RemoveEnd, task, ts, |e| {
         e.sub = entry.arg0;
         e.mm = entry.arg1;
         e.start = entry.arg2;
@@ -129,20 +138,21 @@ fn on_return<M: Mem>(sub: Option<u64>) {
     });
 }
 
-/// The return of a remove entered outside any invalidation: the notifier still holds its
-/// mm and bounds (remove only unlinks it).
-fn on_quick_return<M: Mem>(task: u64, sub: u64, ts: u64) {
-    if is_self_task(task) {
-        return;
-    }
+/// The return of a remove entered outside any invalidation, at `entered` by this CPU's
+/// slot (None: the slot was taken meanwhile, or the call began before the tool attached):
+/// the notifier still holds its mm and bounds (remove only unlinks it).
+fn on_quick_return<M: Mem>(task: u64, sub: u64, ts: u64, entered: Option<u64>) {
     let (mm, start, last, partial) = match notifier::<M>(sub) {
         Ok(n) => (n.mm, n.start, n.last, 0),
         Err(_) => (0, 0, 0, flags::PARTIAL),
     };
-    let Some(dur) = quick_duration(&REMOVE_QUICK, task, sub, mm, ts) else {
-        return;
+    let dur = match entered {
+        Some(t) => ts.checked_sub(t).unwrap_or(DUR_UNKNOWN),
+        // No slot: the entry may have turned the call away (its own, or filtered).
+        None if is_self_task(task) || !filter::wanted(mm) => return,
+        None => DUR_UNKNOWN,
     };
-    emit_as(EventKind::RemoveEnd, task, ts, |e| {
+    emit_as::<M>(EventKind::RemoveEnd, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;
