@@ -6,7 +6,9 @@
 # tracing the same facts notifier-top captures, once with kprobes and once with
 # kfunc/kretfunc (the peer a driver developer would write: a printf line per call with the
 # notifier's mm, bounds, callback and sequence, durations from entry maps); and bpftrace
-# only counting calls (a floor: nothing captured). The figure is the in-kernel cost per
+# only counting calls (nothing captured); and empty fentry/fexit programs on the three
+# hooks (the floor: what attaching there costs before a program does anything). The
+# figure is the in-kernel cost per
 # insert/read_begin/remove cycle of the fixture's churn: the run time of every program the
 # cycle hits, summed.
 #
@@ -163,13 +165,24 @@ kprobe:mmu_interval_notifier_remove { @r[comm] = count() }
 kretprobe:mmu_interval_notifier_remove { @re[comm] = count() }
 kprobe:mmu_interval_read_begin { @b[comm] = count() }
 kretprobe:mmu_interval_read_begin { @be[comm] = count() }'
+# The floor: an empty fentry and fexit program on each hook. Under the run-time
+# statistics an empty program is charged the trampoline's time stamps around it (about
+# 97 instructions on 7.3).
+FLOOR='
+kfunc:mmu_interval_notifier_insert {}
+kretfunc:mmu_interval_notifier_insert {}
+kfunc:mmu_interval_read_begin {}
+kretfunc:mmu_interval_read_begin {}
+kfunc:mmu_interval_notifier_remove {}
+kretfunc:mmu_interval_notifier_remove {}'
 
-TRACERS="notifier-top-fentry notifier-top-kprobe bpftrace-capture bpftrace-capture-kfunc bpftrace-count"
+TRACERS="notifier-top-fentry notifier-top-kprobe bpftrace-capture bpftrace-capture-kfunc bpftrace-count floor"
 under_top notifier-top-fentry --attach fentry
 under_top notifier-top-kprobe --attach kprobe
 under_bpftrace bpftrace-capture "$CAPTURE" 6
 under_bpftrace bpftrace-capture-kfunc "$CAPTURE_KFUNC" 5
 under_bpftrace bpftrace-count "$COUNT" 6
+under_bpftrace floor "$FLOOR" 6
 sysctl -qw kernel.bpf_stats_enabled=0
 
 # Programs with runs: name, runs, total ns, ns per run. Each snapshot is taken while only
@@ -197,9 +210,9 @@ echo "in-kernel ns (= instructions) per cycle (insert + read_begin + remove, eve
 for t in $TRACERS; do
     echo "  $t $(per_cycle $t)" >> $OUT
 done
-for base in bpftrace-capture bpftrace-capture-kfunc; do
+for base in bpftrace-capture bpftrace-capture-kfunc floor; do
     echo "ratio to $base:" >> $OUT
-    for t in notifier-top-fentry notifier-top-kprobe bpftrace-capture-kfunc bpftrace-count; do
+    for t in $TRACERS; do
         [ $t = $base ] ||
             echo "  $t $(echo "$(per_cycle $t) $(per_cycle $base)" | awk '{ printf "%.2f", $1 / $2 }')" >> $OUT
     done
