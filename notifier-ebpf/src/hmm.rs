@@ -12,8 +12,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::bpf_loop,
-    macros::{fentry, fexit, kprobe, kretprobe, map},
-    maps::HashMap,
+    macros::{fentry, fexit, kprobe, kretprobe},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use notifier_common::{EventKind, MIGRATE_PFN_MIGRATE, MIGRATE_PFNS_COUNTED};
@@ -22,25 +21,14 @@ use crate::{
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, off, read},
-    maps::{Entry, stash, take},
+    maps::{Calls, Entry, Evictions, Exclusives, Faults, Migrations, stash, take},
     task::{is_self_task, now, task_key},
 };
-
-const TASKS: u32 = 4096;
-
-#[map]
-static FAULT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-#[map]
-static MIGRATE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-#[map]
-static EVICT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-#[map]
-static EXCLUSIVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 
 /// Notes the call's start; `args` are what the return needs that a kretprobe cannot read
 /// back (the argument pointers).
 #[inline(always)]
-fn enter(slots: &HashMap<u64, Entry>, arg0: u64, arg1: u64, arg2: u64) {
+fn enter<C: Calls>(arg0: u64, arg1: u64, arg2: u64) {
     let task = task_key();
     if is_self_task(task) {
         return;
@@ -52,14 +40,14 @@ fn enter(slots: &HashMap<u64, Entry>, arg0: u64, arg1: u64, arg2: u64) {
         arg2,
         arg3: 0,
     };
-    stash(slots, task, &entry);
+    stash::<C>(task, &entry);
 }
 
 // ---- hmm_range_fault ---------------------------------------------------------------------
 
 #[fentry(function = "hmm_range_fault")]
 pub fn hmm_fault_fentry(ctx: FEntryContext) -> u32 {
-    enter(&FAULT_ENTRY, ctx.arg(0), 0, 0);
+    enter::<Faults>(ctx.arg(0), 0, 0);
     0
 }
 
@@ -72,7 +60,7 @@ pub fn hmm_fault_fexit(ctx: FExitContext) -> u32 {
 
 #[kprobe]
 pub fn hmm_fault_kprobe(ctx: ProbeContext) -> u32 {
-    enter(&FAULT_ENTRY, ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
+    enter::<Faults>(ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
     0
 }
 
@@ -87,7 +75,7 @@ pub fn hmm_fault_kretprobe(ctx: RetProbeContext) -> u32 {
 fn on_fault_return<M: Mem>(range: Option<u64>, ret: i32) {
     let task = task_key();
     let ts = now();
-    let Some(entry) = take(&FAULT_ENTRY, task) else {
+    let Some(entry) = take::<Faults>(task) else {
         return;
     };
     let range = range.unwrap_or(entry.arg0);
@@ -121,7 +109,7 @@ macro_rules! migrate_step {
      $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
         #[fentry(function = $function)]
         pub fn $fentry(ctx: FEntryContext) -> u32 {
-            enter(&MIGRATE_ENTRY, ctx.arg(0), 0, 0);
+            enter::<Migrations>(ctx.arg(0), 0, 0);
             0
         }
 
@@ -134,7 +122,7 @@ macro_rules! migrate_step {
 
         #[kprobe]
         pub fn $kprobe(ctx: ProbeContext) -> u32 {
-            enter(&MIGRATE_ENTRY, ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
+            enter::<Migrations>(ctx.arg::<u64>(0).unwrap_or(0), 0, 0);
             0
         }
 
@@ -181,7 +169,7 @@ migrate_step!(
 fn on_migrate_return<M: Mem>(kind: EventKind, args: Option<u64>, ret: i32) {
     let task = task_key();
     let ts = now();
-    let Some(entry) = take(&MIGRATE_ENTRY, task) else {
+    let Some(entry) = take::<Migrations>(task) else {
         return;
     };
     let args = args.unwrap_or(entry.arg0);
@@ -256,7 +244,7 @@ macro_rules! evict_step {
      $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
         #[fentry(function = $function)]
         pub fn $fentry(ctx: FEntryContext) -> u32 {
-            enter(&EVICT_ENTRY, ctx.arg(0), ctx.arg(2), 0);
+            enter::<Evictions>(ctx.arg(0), ctx.arg(2), 0);
             0
         }
 
@@ -270,7 +258,7 @@ macro_rules! evict_step {
         #[kprobe]
         pub fn $kprobe(ctx: ProbeContext) -> u32 {
             let arg = |i| ctx.arg::<u64>(i).unwrap_or(0);
-            enter(&EVICT_ENTRY, arg(0), arg(2), 0);
+            enter::<Evictions>(arg(0), arg(2), 0);
             0
         }
 
@@ -318,7 +306,7 @@ evict_step!(
 fn on_evict_return(kind: EventKind, ret: i32) {
     let task = task_key();
     let ts = now();
-    let Some(entry) = take(&EVICT_ENTRY, task) else {
+    let Some(entry) = take::<Evictions>(task) else {
         return;
     };
     if filter::active() {
@@ -340,7 +328,7 @@ fn on_evict_return(kind: EventKind, ret: i32) {
 
 #[fentry(function = "make_device_exclusive")]
 pub fn exclusive_fentry(ctx: FEntryContext) -> u32 {
-    enter(&EXCLUSIVE_ENTRY, ctx.arg(0), ctx.arg(1), ctx.arg(2));
+    enter::<Exclusives>(ctx.arg(0), ctx.arg(1), ctx.arg(2));
     0
 }
 
@@ -353,8 +341,7 @@ pub fn exclusive_fexit(ctx: FExitContext) -> u32 {
 
 #[kprobe]
 pub fn exclusive_kprobe(ctx: ProbeContext) -> u32 {
-    enter(
-        &EXCLUSIVE_ENTRY,
+    enter::<Exclusives>(
         ctx.arg::<u64>(0).unwrap_or(0),
         ctx.arg::<u64>(1).unwrap_or(0),
         ctx.arg::<u64>(2).unwrap_or(0),
@@ -373,7 +360,7 @@ pub fn exclusive_kretprobe(ctx: RetProbeContext) -> u32 {
 fn on_exclusive_return(page: u64) {
     let task = task_key();
     let ts = now();
-    let Some(entry) = take(&EXCLUSIVE_ENTRY, task) else {
+    let Some(entry) = take::<Exclusives>(task) else {
         return;
     };
     let mm = entry.arg0;

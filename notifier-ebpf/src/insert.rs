@@ -16,7 +16,7 @@ use crate::{
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, callback_of, inserted},
-    maps::{self, Entry, INSERT_ENTRY, deferred_add, deferred_forget, take},
+    maps::{self, Entry, Inserts, deferred_add, deferred_forget, take},
     rules,
     task::{is_self_task, now, task_key},
 };
@@ -50,7 +50,7 @@ pub fn insert_locked_kprobe(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn insert_kretprobe(ctx: RetProbeContext) -> u32 {
     let task = task_key();
-    let Some(entry) = take(&INSERT_ENTRY, task) else {
+    let Some(entry) = take::<Inserts>(task) else {
         return 0;
     };
     let ret: i64 = ctx.ret();
@@ -71,7 +71,7 @@ fn stash(ctx: &ProbeContext, insert_flags: u64) {
         arg2: 0,
         arg3: 0,
     };
-    maps::stash(&INSERT_ENTRY, task, &entry);
+    maps::stash::<Inserts>(task, &entry);
 }
 
 fn on_return<M: Mem, C: StackIdContext>(ctx: &C, task: u64, sub: u64, ret: i32, mut ev_flags: u8) {

@@ -7,7 +7,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_task_btf, bpf_probe_read_kernel, generated,
+    bpf_get_current_task, bpf_get_current_task_btf, bpf_probe_read_kernel, generated,
 };
 use notifier_common::{FieldOffset, KernelLayout, MISSING};
 
@@ -64,10 +64,16 @@ impl Mem for Probed {
         read(base, off)
     }
 
+    /// One read of the task's field: `bpf_get_current_comm` copies it with `strscpy_pad`,
+    /// which under the kernel's run-time statistics costs about 270 instructions (7.3). A
+    /// task renaming itself meanwhile may show parts of both names, as it may to the helper.
     #[inline(always)]
     unsafe fn comm(dst: *mut [u8; 16]) {
-        // SAFETY: `dst` is valid for 16 bytes (the caller's contract).
-        unsafe { *dst = bpf_get_current_comm().unwrap_or_default() };
+        // SAFETY: helper without preconditions.
+        let src = unsafe { bpf_get_current_task() } + off!(task_comm) as u64;
+        // SAFETY: `dst` is valid for 16 bytes (the caller's contract); the helper
+        // validates the source and zeroes `dst` if the read fails.
+        unsafe { generated::bpf_probe_read_kernel(dst.cast(), 16, src as *const c_void) };
     }
 }
 
@@ -91,13 +97,10 @@ impl Mem for Typed {
         Ok(unsafe { core::ptr::read_volatile((base + off as u64) as *const T) })
     }
 
-    /// Two loads from the task and two stores: the helper copies it with `strscpy_pad`,
-    /// which under the kernel's run-time statistics costs about 270 instructions (7.3). A
-    /// task renaming itself meanwhile may show parts of both names, as it may to the helper.
+    /// Two loads from the task and two stores (see [`Probed`]'s).
     #[inline(always)]
     unsafe fn comm(dst: *mut [u8; 16]) {
-        // SAFETY: helper without preconditions; never null in a task's context.
-        let task = unsafe { bpf_get_current_task_btf() } as u64;
+        let task = current_task();
         // `comm` is a required member of the layout: the reads cannot miss.
         let at = off!(task_comm);
         let lo = Self::read::<u64>(task, at).unwrap_or(0);
@@ -111,13 +114,18 @@ impl Mem for Typed {
     }
 }
 
-/// The current task's context switches so far, voluntary and involuntary (None where the
-/// layout lacks them). Unchanged between a call's entry and its return, the task never
-/// left its CPU in between. fentry/fexit programs only: the task pointer is a typed one.
+/// The current task (a typed pointer: fentry/fexit programs only).
 #[inline(always)]
-pub fn context_switches() -> Option<u64> {
+pub fn current_task() -> u64 {
     // SAFETY: helper without preconditions.
-    let task = unsafe { bpf_get_current_task_btf() } as u64;
+    unsafe { bpf_get_current_task_btf() as u64 }
+}
+
+/// `task`'s context switches so far, voluntary and involuntary (None where the layout
+/// lacks them). Unchanged between a call's entry and its return, the task never left its
+/// CPU in between. `task` is [`current_task`].
+#[inline(always)]
+pub fn context_switches(task: u64) -> Option<u64> {
     let voluntary: u64 = Typed::read(task, off!(task_nvcsw)).ok()?;
     let involuntary: u64 = Typed::read(task, off!(task_nivcsw)).ok()?;
     Some(voluntary + involuntary)

@@ -9,7 +9,10 @@ use notifier_common::RING_BYTES;
 
 use core::ptr::{read_volatile, write_volatile};
 
-use crate::{kernel::context_switches, task::task_key};
+use crate::{
+    kernel::{context_switches, current_task},
+    task::task_key,
+};
 
 /// Every event goes here; userspace drains it with an async reader.
 #[map]
@@ -19,9 +22,9 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// Entry state a return probe needs, keyed by `pid_tgid` (a task is in at most one call of
-/// a given hook family at a time; families that nest — a callback inside a range start —
-/// have their own map).
+/// Entry state a return probe needs (a task is in at most one call of a given hook family
+/// at a time; families that nest — a callback inside a range start — have their own
+/// maps).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Entry {
@@ -34,20 +37,140 @@ pub struct Entry {
 
 const TASKS: u32 = 16384;
 
-/// Entry → return state per task. Plain hash maps, not LRU: a hash map's bucket lock
-/// detects a program re-entering it on the same CPU and fails the call instead of
-/// spinning, while the LRU's free-list locks have no such guard — with the rules' hooks on
-/// lock functions and the scheduler, a guest deadlocked once in a few runs with LRU slots.
+/// A hook family whose calls carry entry state to their return, per task ([`stash`],
+/// [`take`]): kprobes always (a kretprobe gets no arguments back), fentry only where the
+/// call can wait.
+pub trait Calls {
+    /// The family's mark in a [`CALLS`] slot.
+    const TAG: u64;
+    /// Where a task's call goes when its slot is not free (see [`CALLS`]).
+    fn overflow() -> &'static HashMap<u64, Entry>;
+}
+
+macro_rules! calls {
+    ($($(#[$doc:meta])* $family:ident = $tag:literal, $overflow:ident[$size:expr];)*) => {$(
+        $(#[$doc])*
+        pub struct $family;
+        impl Calls for $family {
+            const TAG: u64 = $tag;
+            #[inline(always)]
+            fn overflow() -> &'static HashMap<u64, Entry> {
+                &$overflow
+            }
+        }
+        #[map]
+        static $overflow: HashMap<u64, Entry> = HashMap::with_max_entries($size, 0);
+    )*};
+}
+
+calls! {
+    /// `mmu_interval_notifier_insert{,_locked}` (kprobes only).
+    Inserts = 1, INSERT_ENTRY[TASKS];
+    /// `mmu_interval_read_begin`.
+    ReadBegins = 2, READ_ENTRY[TASKS];
+    /// `mmu_interval_notifier_remove`.
+    Removes = 3, REMOVE_ENTRY[TASKS];
+    /// `hmm_range_fault`.
+    Faults = 4, FAULT_ENTRY[4096];
+    /// `migrate_vma_setup`, `_pages`, `_finalize`.
+    Migrations = 5, MIGRATE_ENTRY[4096];
+    /// `migrate_device_range`, `_pages`, `_finalize`.
+    Evictions = 6, EVICT_ENTRY[4096];
+    /// `make_device_exclusive`.
+    Exclusives = 7, EXCLUSIVE_ENTRY[4096];
+}
+
+/// A task's call in [`CALLS`]: `task` (its `pid_tgid`, 0 = free) and the family's tag.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Slot {
+    task: u64,
+    tag: u64,
+    entry: Entry,
+}
+
+/// Entry → return state, one slot per thread id modulo the size: an array slot is claimed
+/// and freed with an atomic exchange each, where a hash map's insert, lookup and delete
+/// cost about 600 instructions per call (kprobe mode's cycle paid that three times). A
+/// task whose slot is held — by a task whose id collides with its own, or by its own
+/// call of another family it is nested in — uses the family's hash map instead, so no
+/// call's state is ever lost or overwritten by another's. The hash maps are plain, not
+/// LRU: a hash map's bucket lock detects a program re-entering it on the same CPU and
+/// fails the call instead of spinning, while the LRU's free-list locks have no such guard
+/// (with the rules' hooks on lock functions and the scheduler, a guest deadlocked once in
+/// a few runs with LRU slots).
 #[map]
-pub static INSERT_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-#[map]
-pub static REMOVE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
+static CALLS: Array<Slot> = Array::with_max_entries(TASKS, 0);
+
+/// Compares `*word` with `old` and, if equal, sets it to `new`; returns what it held.
+///
+/// # Safety
+/// `word` is a valid, aligned 8-byte map value word.
+#[inline(always)]
+unsafe fn cmpxchg(word: *mut u64, old: u64, new: u64) -> u64 {
+    let mut held = old;
+    // SAFETY: the caller's contract; BPF_ATOMIC | BPF_CMPXCHG (fully ordered).
+    unsafe {
+        core::arch::asm!(
+            "r0 = cmpxchg_64({w} + 0, r0, {n})",
+            w = in(reg) word,
+            n = in(reg) new,
+            inout("r0") held,
+        )
+    };
+    held
+}
+
+/// Records the call of task `key` (its `pid_tgid`).
+#[inline(always)]
+pub fn stash<C: Calls>(key: u64, entry: &Entry) {
+    if key != 0
+        && let Some(slot) = CALLS.get_ptr_mut(key as u32 % TASKS)
+    {
+        // SAFETY: a valid map value; `task` is claimed atomically, and only the claimer
+        // touches the rest until it frees the slot.
+        unsafe {
+            let held = cmpxchg(&raw mut (*slot).task, 0, key);
+            // Free, or this task's own leftover of the same family (a return the kernel
+            // skipped): a slot of its own held by another family is a call it is inside.
+            if held == 0 || (held == key && (*slot).tag == C::TAG) {
+                (*slot).tag = C::TAG;
+                (*slot).entry = *entry;
+                return;
+            }
+        }
+    }
+    let _ = C::overflow().insert(key, entry, 0);
+}
+
+/// Takes the call of task `key` out (None if no call was recorded: the tool attached in
+/// the middle of it).
+#[inline(always)]
+pub fn take<C: Calls>(key: u64) -> Option<Entry> {
+    if key != 0
+        && let Some(slot) = CALLS.get_ptr_mut(key as u32 % TASKS)
+    {
+        // SAFETY: as in `stash`; the entry is copied out before the slot is freed (with
+        // a fully ordered exchange, so no other task's claim can overtake the copy).
+        unsafe {
+            if read_volatile(&raw const (*slot).task) == key && (*slot).tag == C::TAG {
+                let entry = (*slot).entry;
+                cmpxchg(&raw mut (*slot).task, key, 0);
+                return Some(entry);
+            }
+        }
+    }
+    let overflow = C::overflow();
+    // SAFETY: the value is copied out before the entry is removed.
+    let entry = unsafe { overflow.get(key) }.copied()?;
+    let _ = overflow.remove(key);
+    Some(entry)
+}
+
 /// A context map (see `enter_context`): a range start can make removes and read_begins
 /// wait.
 #[map]
 pub static RANGE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-#[map]
-pub static READ_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
 
 /// A call's entry on one CPU, for a return hook that finds no per-task entry (see
 /// `notifier_common::DUR_UNKNOWN`): an array slot costs a fraction of a hash map's
@@ -72,7 +195,7 @@ pub static REMOVE_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0
 /// context switches cannot be read (the caller keeps a per-task entry instead).
 #[inline(always)]
 pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) -> bool {
-    let (Some(switches), Some(q)) = (context_switches(), slot.get_ptr_mut(0)) else {
+    let (Some(switches), Some(q)) = (context_switches(current_task()), slot.get_ptr_mut(0)) else {
         return false;
     };
     // SAFETY: this CPU's slot, written field by field with the owner last: a task that
@@ -95,7 +218,8 @@ pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) -> bo
 /// slot out, or switched since), so a return may look here first.
 #[inline(always)]
 pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64> {
-    let before = context_switches()?;
+    let me = current_task();
+    let before = context_switches(me)?;
     let q = slot.get_ptr_mut(0)?;
     // SAFETY: as in `note_quick`; read back with the switch count checked again after, so
     // a preemption of this program mid-read fails the check.
@@ -104,28 +228,12 @@ pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64>
         let mine = read_volatile(&raw const (*q).task) == task
             && read_volatile(&raw const (*q).sub) == sub
             && read_volatile(&raw const (*q).switches) == before;
-        if !mine || context_switches()? != before {
+        if !mine || context_switches(me)? != before {
             return None;
         }
         write_volatile(&raw mut (*q).task, 0);
         Some(ts)
     }
-}
-
-/// Records the call of task `key` (its `pid_tgid`).
-#[inline(always)]
-pub fn stash(slots: &HashMap<u64, Entry>, key: u64, entry: &Entry) {
-    let _ = slots.insert(key, entry, 0);
-}
-
-/// Takes the call of task `key` out (None if no call was recorded: the tool attached in
-/// the middle of it).
-#[inline(always)]
-pub fn take(slots: &HashMap<u64, Entry>, key: u64) -> Option<Entry> {
-    // SAFETY: the value is copied out before the entry is removed.
-    let entry = unsafe { slots.get(key) }.copied()?;
-    let _ = slots.remove(key);
-    Some(entry)
 }
 
 /// Tasks inside a driver callback: presence is the state (see `enter_context`).

@@ -13,7 +13,7 @@ use crate::{
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, bounds, off},
-    maps::{Entry, READ_ENTRY, READ_QUICK, any_in_context, note_quick, stash, take, take_quick},
+    maps::{Entry, READ_QUICK, ReadBegins, any_in_context, note_quick, stash, take, take_quick},
     rules,
     task::{is_self_task, now, task_key},
 };
@@ -70,7 +70,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
         arg2: lock,
         arg3: mm,
     };
-    stash(&READ_ENTRY, task, &entry);
+    stash::<ReadBegins>(task, &entry);
 }
 
 /// `sub` is the fexit's own argument; a kretprobe has none left, and reads the notifier
@@ -97,7 +97,7 @@ fn on_return<M: Mem>(seq: u64, sub: Option<u64>) {
     } else {
         // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
         match (
-            take(&READ_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s)),
+            take::<ReadBegins>(task).filter(|e| sub.is_none_or(|s| e.arg0 == s)),
             sub,
         ) {
             (Some(entry), sub) => (

@@ -15,8 +15,8 @@ use crate::{
     filter,
     kernel::{Mem, Probed, Typed, notifier, off},
     maps::{
-        Entry, REMOVE_ENTRY, REMOVE_QUICK, any_in_context, deferred_forget, note_quick, stash,
-        take, take_quick,
+        Entry, REMOVE_QUICK, Removes, any_in_context, deferred_forget, note_quick, stash, take,
+        take_quick,
     },
     rules,
     task::{is_self_task, now, task_key},
@@ -71,8 +71,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
         Ok(n) => (n.mm, n.start, n.last, 0),
         Err(_) => (0, 0, 0, flags::PARTIAL),
     };
-    stash(
-        &REMOVE_ENTRY,
+    stash::<Removes>(
         task,
         &Entry {
             ts,
@@ -116,7 +115,7 @@ fn on_return<M: Mem>(sub: Option<u64>) {
         return;
     }
     // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
-    let entry = take(&REMOVE_ENTRY, task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
+    let entry = take::<Removes>(task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
     let Some(entry) = entry else {
         if M::DIRECT
             && let Some(sub) = sub
