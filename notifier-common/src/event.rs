@@ -110,12 +110,8 @@ wire_enum! {
 /// `seq` of a Hazard event without a stack.
 pub const NO_STACK: u64 = u64::MAX;
 
-/// `dur_ns` of a ReadBegin or RemoveEnd whose duration was not measured. Outside any
-/// invalidation neither call can wait, and its entry time travels in a per-CPU slot
-/// rather than a per-task map entry; a call that nonetheless slept (an invalidation began
-/// between the hook's look and the kernel's) and came back on another CPU, or whose slot
-/// another call took meanwhile, finds no slot of its own. Also a call already under way
-/// when the tool attached.
+/// `dur_ns` of a ReadBegin or RemoveEnd whose duration was not measured: a call already
+/// under way when the tool attached (its return is reported, its entry was not seen).
 pub const DUR_UNKNOWN: u64 = u64::MAX;
 
 /// Bits of [`Event::flags`].

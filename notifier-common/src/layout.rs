@@ -51,10 +51,6 @@ pub struct KernelLayout {
     /// tracefs format files).
     pub task_flags: FieldOffset,
     pub gfp_direct_reclaim: u32,
-    /// `task_struct.nvcsw` / `.nivcsw`: a task's context switches, unchanged between a
-    /// call's entry and return when it never left its CPU (the per-CPU entry slots).
-    pub task_nvcsw: FieldOffset,
-    pub task_nivcsw: FieldOffset,
     pub tp_kmalloc_gfp: FieldOffset,
     pub tp_kmalloc_call_site: FieldOffset,
     pub tp_cache_alloc_gfp: FieldOffset,
@@ -110,8 +106,6 @@ impl KernelLayout {
         mm_mmap_lock_owner: MISSING,
         task_flags: MISSING,
         gfp_direct_reclaim: 0,
-        task_nvcsw: MISSING,
-        task_nivcsw: MISSING,
         tp_kmalloc_gfp: MISSING,
         tp_kmalloc_call_site: MISSING,
         tp_cache_alloc_gfp: MISSING,

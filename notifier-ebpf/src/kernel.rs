@@ -100,7 +100,8 @@ impl Mem for Typed {
     /// Two loads from the task and two stores (see [`Probed`]'s).
     #[inline(always)]
     unsafe fn comm(dst: *mut [u8; 16]) {
-        let task = current_task();
+        // SAFETY: helper without preconditions; a typed pointer in fentry/fexit programs.
+        let task = unsafe { bpf_get_current_task_btf() } as u64;
         // `comm` is a required member of the layout: the reads cannot miss.
         let at = off!(task_comm);
         let lo = Self::read::<u64>(task, at).unwrap_or(0);
@@ -112,23 +113,6 @@ impl Mem for Typed {
             words.add(1).write_volatile(hi);
         }
     }
-}
-
-/// The current task (a typed pointer: fentry/fexit programs only).
-#[inline(always)]
-pub fn current_task() -> u64 {
-    // SAFETY: helper without preconditions.
-    unsafe { bpf_get_current_task_btf() as u64 }
-}
-
-/// `task`'s context switches so far, voluntary and involuntary (None where the layout
-/// lacks them). Unchanged between a call's entry and its return, the task never left its
-/// CPU in between. `task` is [`current_task`].
-#[inline(always)]
-pub fn context_switches(task: u64) -> Option<u64> {
-    let voluntary: u64 = Typed::read(task, off!(task_nvcsw)).ok()?;
-    let involuntary: u64 = Typed::read(task, off!(task_nivcsw)).ok()?;
-    Some(voluntary + involuntary)
 }
 
 /// The interval bounds and mm a notifier carries.

@@ -7,12 +7,9 @@ use aya_ebpf::{
 };
 use notifier_common::RING_BYTES;
 
-use core::ptr::{read_volatile, write_volatile};
+use core::ptr::read_volatile;
 
-use crate::{
-    kernel::{context_switches, current_task},
-    task::task_key,
-};
+use crate::task::task_key;
 
 /// Every event goes here; userspace drains it with an async reader.
 #[map]
@@ -171,70 +168,6 @@ pub fn take<C: Calls>(key: u64) -> Option<Entry> {
 /// wait.
 #[map]
 pub static RANGE_ENTRY: HashMap<u64, Entry> = HashMap::with_max_entries(TASKS, 0);
-
-/// A call's entry on one CPU, for a return hook that finds no per-task entry (see
-/// `notifier_common::DUR_UNKNOWN`): an array slot costs a fraction of a hash map's
-/// insert and delete. fentry/fexit only (they run preemptible on preemptible kernels, so
-/// another task's call may take the slot meanwhile; `switches` tells).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct Quick {
-    pub task: u64,
-    pub sub: u64,
-    pub ts: u64,
-    /// The task's context switches at entry (`kernel::context_switches`).
-    pub switches: u64,
-}
-
-#[map]
-pub static READ_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0);
-#[map]
-pub static REMOVE_QUICK: PerCpuArray<Quick> = PerCpuArray::with_max_entries(1, 0);
-
-/// Notes this CPU's call of task `task` on `sub`, entered at `ts`; false when the task's
-/// context switches cannot be read (the caller keeps a per-task entry instead).
-#[inline(always)]
-pub fn note_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64, ts: u64) -> bool {
-    let (Some(switches), Some(q)) = (context_switches(current_task()), slot.get_ptr_mut(0)) else {
-        return false;
-    };
-    // SAFETY: this CPU's slot, written field by field with the owner last: a task that
-    // took the slot while this program was preempted leaves fields of its own, and then
-    // either the owner or the switch count (this task's changed) fails the return's check.
-    unsafe {
-        write_volatile(&raw mut (*q).sub, sub);
-        write_volatile(&raw mut (*q).ts, ts);
-        write_volatile(&raw mut (*q).switches, switches);
-        write_volatile(&raw mut (*q).task, task);
-    }
-    true
-}
-
-/// The entry time noted on this CPU for task `task`'s call on `sub`, taken out of the
-/// slot: only if the task has not switched since it noted it, so the slot is the one it
-/// wrote, on this CPU, and no other task wrote it since. A call whose entry went to a
-/// per-task map instead never finds one: a slot naming its task and notifier at its
-/// current switch count could only be its own (each earlier call of the task took its
-/// slot out, or switched since), so a return may look here first.
-#[inline(always)]
-pub fn take_quick(slot: &PerCpuArray<Quick>, task: u64, sub: u64) -> Option<u64> {
-    let me = current_task();
-    let before = context_switches(me)?;
-    let q = slot.get_ptr_mut(0)?;
-    // SAFETY: as in `note_quick`; read back with the switch count checked again after, so
-    // a preemption of this program mid-read fails the check.
-    unsafe {
-        let ts = read_volatile(&raw const (*q).ts);
-        let mine = read_volatile(&raw const (*q).task) == task
-            && read_volatile(&raw const (*q).sub) == sub
-            && read_volatile(&raw const (*q).switches) == before;
-        if !mine || context_switches(me)? != before {
-            return None;
-        }
-        write_volatile(&raw mut (*q).task, 0);
-        Some(ts)
-    }
-}
 
 /// Tasks inside a driver callback: presence is the state (see `enter_context`).
 #[map]

@@ -13,7 +13,7 @@ use crate::{
     emit::emit_as,
     filter,
     kernel::{Mem, Probed, Typed, bounds, off},
-    maps::{Entry, READ_QUICK, ReadBegins, any_in_context, note_quick, stash, take, take_quick},
+    maps::{Entry, ReadBegins, stash, take},
     rules,
     task::{is_self_task, now, task_key},
 };
@@ -54,14 +54,9 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
         return;
     }
     let ts = now();
-    // Outside any invalidation read_begin cannot wait and there is nothing to say about
-    // where it is called from: an fexit gets the notifier back as its own argument, so
-    // only the time needs carrying, in this CPU's slot.
-    if M::DIRECT && !any_in_context() && note_quick(&READ_QUICK, task, sub, ts) {
-        return;
-    }
-    // Where read_begin is called from is only known at entry; it travels in arg1/arg2,
-    // the mm (read here for the filter) in arg3.
+    // Where read_begin is called from is only known at entry (outside invalidations it is
+    // nowhere in particular, found without a lookup); it travels in arg1/arg2, the mm
+    // (read here for the filter) in arg3.
     let (where_from, lock) = rules::where_called(ctx, Waiter::ReadBegin, sub, mm);
     let entry = Entry {
         ts,
@@ -78,48 +73,28 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
 fn on_return<M: Mem>(seq: u64, sub: Option<u64>) {
     let task = task_key();
     let ts = now();
-    // This CPU's slot first: outside invalidations (almost every call) the entry left
-    // nothing in the per-task map, and a slot is never this call's unless its entry wrote
-    // it (see `take_quick`), so the map's lookup is paid only by calls that can wait.
-    let quick = match sub {
-        Some(sub) if M::DIRECT => take_quick(&READ_QUICK, task, sub).map(|t| (sub, t)),
-        _ => None,
-    };
-    let (sub, mm, dur, where_from, lock) = if let Some((sub, entered)) = quick {
-        let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
-        (
-            sub,
-            mm,
-            ts.checked_sub(entered).unwrap_or(DUR_UNKNOWN),
-            0,
-            0,
-        )
-    } else {
-        // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
-        match (
-            take::<ReadBegins>(task).filter(|e| sub.is_none_or(|s| e.arg0 == s)),
-            sub,
-        ) {
-            (Some(entry), sub) => (
-                sub.unwrap_or(entry.arg0),
-                entry.arg3,
-                ts - entry.ts,
-                entry.arg1 as u8,
-                entry.arg2,
-            ),
-            // Entered where the slot was taken meanwhile, or before the tool attached.
-            (None, Some(sub)) if M::DIRECT => {
-                if is_self_task(task) {
-                    return;
-                }
-                let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
-                if !filter::wanted(mm) {
-                    return;
-                }
-                (sub, mm, DUR_UNKNOWN, 0, 0)
+    // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
+    let entry = take::<ReadBegins>(task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
+    let (sub, mm, dur, where_from, lock) = match (entry, sub) {
+        (Some(entry), sub) => (
+            sub.unwrap_or(entry.arg0),
+            entry.arg3,
+            ts - entry.ts,
+            entry.arg1 as u8,
+            entry.arg2,
+        ),
+        // A call under way when the tool attached: an fexit still knows the notifier.
+        (None, Some(sub)) if M::DIRECT => {
+            if is_self_task(task) {
+                return;
             }
-            (None, _) => return,
+            let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
+            if !filter::wanted(mm) {
+                return;
+            }
+            (sub, mm, DUR_UNKNOWN, 0, 0)
         }
+        (None, _) => return,
     };
     let (start, last) = bounds::<M>(sub).unwrap_or((0, 0));
     emit_as::<M>(EventKind::ReadBegin, task, ts, |e| {

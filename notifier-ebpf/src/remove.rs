@@ -13,11 +13,8 @@ use notifier_common::{DUR_UNKNOWN, EventKind, Waiter, flags};
 use crate::{
     emit::emit_as,
     filter,
-    kernel::{Mem, Probed, Typed, notifier, off},
-    maps::{
-        Entry, REMOVE_QUICK, Removes, any_in_context, deferred_forget, note_quick, stash, take,
-        take_quick,
-    },
+    kernel::{Mem, Probed, Typed, notifier},
+    maps::{Entry, Removes, any_in_context, deferred_forget, stash, take},
     rules,
     task::{is_self_task, now, task_key},
 };
@@ -55,22 +52,15 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     }
     // A pending insert removed before it was applied is simply unhooked by the kernel.
     deferred_forget(sub);
-    let mm: u64 = M::read(sub, off!(sub_mm)).unwrap_or(0);
-    if !filter::wanted(mm) {
-        return;
-    }
-    let ts = now();
-    // Outside any invalidation a remove cannot wait and is announced only at return (see
-    // below); an fexit gets the notifier back as its argument, so only the time needs
-    // carrying, in this CPU's slot.
-    if M::DIRECT && !any_in_context() && note_quick(&REMOVE_QUICK, task, sub, ts) {
-        return;
-    }
     // Plain scalars set on both paths (see insert.rs).
     let (mm, start, last, partial) = match notifier::<M>(sub) {
         Ok(n) => (n.mm, n.start, n.last, 0),
         Err(_) => (0, 0, 0, flags::PARTIAL),
     };
+    if !filter::wanted(mm) {
+        return;
+    }
+    let ts = now();
     stash::<Removes>(
         task,
         &Entry {
@@ -85,8 +75,7 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
     // is in flight (some task holds a range open), or from inside a callback or an open
     // range — the self-deadlock the rules look for. Any other remove is one event, at
     // return, and half the cost. (An invalidation that starts between here and the
-    // kernel's own check shows in RemoveEnd's duration, or makes it unknown: see
-    // `DUR_UNKNOWN`.)
+    // kernel's own check shows in RemoveEnd's duration.)
     if !any_in_context() {
         return;
     }
@@ -106,21 +95,13 @@ fn on_entry<M: Mem, C: StackIdContext>(ctx: &C, sub: u64) {
 fn on_return<M: Mem>(sub: Option<u64>) {
     let task = task_key();
     let ts = now();
-    // This CPU's slot first, as read_begin's return does (read_side.rs).
-    if M::DIRECT
-        && let Some(sub) = sub
-        && let Some(entered) = take_quick(&REMOVE_QUICK, task, sub)
-    {
-        on_quick_return::<M>(task, sub, ts, Some(entered));
-        return;
-    }
     // An entry for another notifier is a leftover (a return the kernel skipped): dropped.
     let entry = take::<Removes>(task).filter(|e| sub.is_none_or(|s| e.arg0 == s));
     let Some(entry) = entry else {
         if M::DIRECT
             && let Some(sub) = sub
         {
-            on_quick_return::<M>(task, sub, ts, None);
+            on_unrecorded_return::<M>(task, sub, ts);
         }
         return;
     };
@@ -137,26 +118,25 @@ fn on_return<M: Mem>(sub: Option<u64>) {
     });
 }
 
-/// The return of a remove entered outside any invalidation, at `entered` by this CPU's
-/// slot (None: the slot was taken meanwhile, or the call began before the tool attached):
-/// the notifier still holds its mm and bounds (remove only unlinks it).
-fn on_quick_return<M: Mem>(task: u64, sub: u64, ts: u64, entered: Option<u64>) {
+/// The return of a remove under way when the tool attached: the notifier still holds its
+/// mm and bounds (remove only unlinks it), only the duration is unknown.
+fn on_unrecorded_return<M: Mem>(task: u64, sub: u64, ts: u64) {
+    if is_self_task(task) {
+        return;
+    }
     let (mm, start, last, partial) = match notifier::<M>(sub) {
         Ok(n) => (n.mm, n.start, n.last, 0),
         Err(_) => (0, 0, 0, flags::PARTIAL),
     };
-    let dur = match entered {
-        Some(t) => ts.checked_sub(t).unwrap_or(DUR_UNKNOWN),
-        // No slot: the entry may have turned the call away (its own, or filtered).
-        None if is_self_task(task) || !filter::wanted(mm) => return,
-        None => DUR_UNKNOWN,
-    };
+    if !filter::wanted(mm) {
+        return;
+    }
     emit_as::<M>(EventKind::RemoveEnd, task, ts, |e| {
         e.sub = sub;
         e.mm = mm;
         e.start = start;
         e.last = last;
         e.flags = partial;
-        e.dur_ns = dur;
+        e.dur_ns = DUR_UNKNOWN;
     });
 }

@@ -83,8 +83,6 @@ pub fn resolve(btf: &Btf) -> Result<KernelLayout> {
         // Bit 10 on every kernel since 4.4 (a macro before 6.10, an enum bit after: neither
         // is reachable by name in BTF). The fixture's allocation switch proves it per kernel.
         gfp_direct_reclaim: 0x400,
-        task_nvcsw: task.optional(btf, "nvcsw")?,
-        task_nivcsw: task.optional(btf, "nivcsw")?,
         tp_kmalloc_gfp: tracepoint_field("kmalloc", "gfp_flags"),
         tp_kmalloc_call_site: tracepoint_field("kmalloc", "call_site"),
         tp_cache_alloc_gfp: tracepoint_field("kmem_cache_alloc", "gfp_flags"),
