@@ -35,8 +35,7 @@ pub struct Entry {
 const TASKS: u32 = 16384;
 
 /// A hook family whose calls carry entry state to their return, per task ([`stash`],
-/// [`take`]): kprobes always (a kretprobe gets no arguments back), fentry only where the
-/// call can wait.
+/// [`take`]): the entry's time, and for kprobes the arguments (a kretprobe gets none back).
 pub trait Calls {
     /// The family's mark in a [`CALLS`] slot.
     const TAG: u64;
@@ -89,9 +88,10 @@ pub struct Slot {
 /// Entry → return state, one slot per thread id modulo the size: an array slot is claimed
 /// and freed with an atomic exchange each, where a hash map's insert, lookup and delete
 /// cost about 600 instructions per call (kprobe mode's cycle paid that three times). A
-/// task whose slot is held — by a task whose id collides with its own, or by its own
-/// call of another family it is nested in — uses the family's hash map instead, so no
-/// call's state is ever lost or overwritten by another's. The hash maps are plain, not
+/// task whose slot is held — by a task whose id collides with its own (or by such a
+/// task's leftover: a return the kernel skipped), or by its own call of another family it
+/// is nested in — uses the family's hash map instead, so no call's state is ever lost or
+/// overwritten by another's. The hash maps are plain, not
 /// LRU: a hash map's bucket lock detects a program re-entering it on the same CPU and
 /// fails the call instead of spinning, while the LRU's free-list locks have no such guard
 /// (with the rules' hooks on lock functions and the scheduler, a guest deadlocked once in

@@ -2,15 +2,14 @@
 # notifier-top's programs next to bpftrace's on the same hooks, from the kernel's BPF
 # run-time statistics.
 #
-# Five tracers, one after the other: notifier-top with fentry and with kprobes; bpftrace
+# Six tracers, one after the other: notifier-top with fentry and with kprobes; bpftrace
 # tracing the same facts notifier-top captures, once with kprobes and once with
 # kfunc/kretfunc (the peer a driver developer would write: a printf line per call with the
-# notifier's mm, bounds, callback and sequence, durations from entry maps); and bpftrace
-# only counting calls (nothing captured); and empty fentry/fexit programs on the three
-# hooks (the floor: what attaching there costs before a program does anything). The
-# figure is the in-kernel cost per
-# insert/read_begin/remove cycle of the fixture's churn: the run time of every program the
-# cycle hits, summed.
+# notifier's mm, bounds, callback and sequence, durations from entry maps); bpftrace only
+# counting calls (nothing captured); and empty fentry/fexit programs on the three hooks
+# (the floor: what attaching there costs before a program does anything). The figure is
+# the in-kernel cost per insert/read_begin/remove cycle of the fixture's churn: the run
+# time of every program the cycle hits, summed.
 #
 # The guest clock counts instructions (1 ns each): emulated wall time weighs instructions
 # unevenly (the same programs measured 2.5x apart between two TCG threading modes), while

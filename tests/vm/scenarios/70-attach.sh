@@ -84,7 +84,8 @@ for mode in fentry kprobe; do
     [ "$exited" = true ] || fail "$mode: the exited child's mm is not marked exited ($exited)"
     intervals_of $S $HOLD | diff $W/truth-hold.txt - || fail "$mode: held intervals differ after churn"
     jq -c '{audit: .audit | {mms_checked, intervals_checked, partial, missing, extra},
-        lost: .counters.lost, skipped: .counters.skipped, events: .counters.events}' $S | tee $W/audit-$mode.json
+        lost: .counters.lost, skipped: .counters.skipped, events: .counters.events,
+        durations_unknown: .counters.durations_unknown}' $S | tee $W/audit-$mode.json
     checked=$(jq .audit.mms_checked $S)
     drift=$(jq '.audit.missing + .audit.extra' $S)
     lost=$(jq '.counters.lost + .counters.skipped' $S)
@@ -94,6 +95,10 @@ for mode in fentry kprobe; do
     [ "$drift" = 0 ] || [ "$lost" -gt 0 ] || fail "$mode: drift without lost events: $(jq -c .audit.drift $S)"
     jq -e '[.audit.drift[] | select(.cause | test("lost") | not)] | length == 0' $S > /dev/null \
         || fail "$mode: drift not explained by lost events: $(jq -c .audit.drift $S)"
+    # Every read_begin and remove of the churn began after the session: each one's entry
+    # state reached its return (preempted, migrated or not), so each duration is measured.
+    unknown=$(jq .counters.durations_unknown $S)
+    [ "$unknown" = 0 ] || [ "$lost" -gt 0 ] || fail "$mode: $unknown durations not measured"
 
     start_top record -o $W/filtered-$mode.ntrec --attach $mode --pid $HOLD \
         --summary-json $W/filtered-$mode.json --audit-every 0
