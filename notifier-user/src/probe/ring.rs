@@ -21,14 +21,22 @@ pub const MAX_BYTES: u32 = 64 << 20;
 /// The ring's share of RAM.
 const SHARE: u64 = 64;
 
-/// The ring for a machine with `ram` bytes: 1/64 of it, rounded down to a power of two (the
-/// kernel requires one), between `MIN_BYTES` and `MAX_BYTES`.
+/// The ring for a machine with `ram` bytes: 1/64 of it, to the nearest power of two (the
+/// kernel requires one), between `MIN_BYTES` and `MAX_BYTES`. Nearest, not rounded down:
+/// `MemTotal` sits a little under the installed size, so rounding down gave every machine
+/// half its share (16 MiB to a 2 GiB guest, where the flat-out churn's burst of 300 000
+/// events needs about 32).
 pub fn bytes_for(ram: u64) -> u32 {
     let share = ram / SHARE;
     let pow2 = if share == 0 {
         0
     } else {
-        1u64 << (63 - share.leading_zeros())
+        let below = 1u64 << (63 - share.leading_zeros());
+        if share - below >= below / 2 {
+            below * 2
+        } else {
+            below
+        }
     };
     pow2.clamp(MIN_BYTES.into(), MAX_BYTES.into()) as u32
 }
@@ -91,8 +99,14 @@ mod tests {
     fn a_power_of_two_share_of_ram_within_bounds() {
         assert_eq!(bytes_for(0), MIN_BYTES);
         assert_eq!(bytes_for(256 << 20), MIN_BYTES, "a small VM gets the least");
-        assert_eq!(bytes_for(2 * GIB), 32 << 20, "the test bed's guest");
-        assert_eq!(bytes_for(3 * GIB), 32 << 20, "rounded down");
+        assert_eq!(bytes_for(2 * GIB), 32 << 20);
+        assert_eq!(
+            bytes_for(2015012 << 10),
+            32 << 20,
+            "the test bed's guest: 1.92 GiB"
+        );
+        assert_eq!(bytes_for(5 * GIB / 2), 32 << 20, "40 MiB: nearer 32");
+        assert_eq!(bytes_for(3 * GIB), 64 << 20, "48 MiB: halfway goes up");
         assert_eq!(bytes_for(24 * GIB), MAX_BYTES, "capped");
         for ram in [GIB / 3, 5 * GIB, 17 * GIB + 12345] {
             let b = bytes_for(ram);

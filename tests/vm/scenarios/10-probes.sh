@@ -21,6 +21,6 @@ for mode in "" "--attach fentry" "--attach kprobe"; do
         [ -n "$why" ] || fail "hmm_exclusive not reported missing on $NT_RELEASE with '$mode'"
     fi
 done
-# The ring's size, a power of two from 8 to 64 MiB (1/64 of the guest's RAM, rounded down).
+# The ring's size, a power of two from 8 to 64 MiB (1/64 of the guest's RAM, to the nearest).
 ring=$(jq -r '.[] | select(.hook == "ring_buffer") | .detail' "$VM_OUT/probes.json")
 case "${ring%% MiB:*}" in 8 | 16 | 32 | 64) echo "ring buffer: $ring" ;; *) fail "ring buffer: $ring" ;; esac
